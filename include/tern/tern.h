@@ -1,0 +1,415 @@
+/* tern: gRPC for C. The whole public API: status codes, metadata, the
+ * server, channels and calls. Generated service code (protoc-gen-tern)
+ * builds typed functions on top of what is declared here. */
+#ifndef TERN_TERN_H
+#define TERN_TERN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TERN_VERSION "0.1.0"
+
+/* ------------------------------------------------------------------ */
+/* Library errors: how a *function* failed. Never renumbered. */
+
+enum {
+  TERN_OK = 0,
+  TERN_ENOMEM = -1,    /* out of memory */
+  TERN_EINVAL = -2,    /* bad argument */
+  TERN_ESTATE = -3,    /* not allowed in the object's current state */
+  TERN_ECLOSED = -4,   /* the call or stream has ended */
+  TERN_EADDR = -5,     /* bad address or target string */
+  TERN_ESYS = -6,      /* a system call failed (errno kept) */
+  TERN_ETIMEDOUT = -7, /* a wait ran out of time */
+  TERN_EEXIST = -8,    /* already registered */
+  TERN_EPROTO = -9     /* the peer broke the protocol */
+};
+
+/* A static English name for a TERN_E* code. Never NULL. */
+const char *tern_strerror(int err);
+
+/* ------------------------------------------------------------------ */
+/* gRPC status codes: how an *RPC* ended (grpc doc/statuscodes.md). */
+
+typedef enum tern_status_code {
+  TERN_STATUS_OK = 0,
+  TERN_STATUS_CANCELLED = 1,
+  TERN_STATUS_UNKNOWN = 2,
+  TERN_STATUS_INVALID_ARGUMENT = 3,
+  TERN_STATUS_DEADLINE_EXCEEDED = 4,
+  TERN_STATUS_NOT_FOUND = 5,
+  TERN_STATUS_ALREADY_EXISTS = 6,
+  TERN_STATUS_PERMISSION_DENIED = 7,
+  TERN_STATUS_RESOURCE_EXHAUSTED = 8,
+  TERN_STATUS_FAILED_PRECONDITION = 9,
+  TERN_STATUS_ABORTED = 10,
+  TERN_STATUS_OUT_OF_RANGE = 11,
+  TERN_STATUS_UNIMPLEMENTED = 12,
+  TERN_STATUS_INTERNAL = 13,
+  TERN_STATUS_UNAVAILABLE = 14,
+  TERN_STATUS_DATA_LOSS = 15,
+  TERN_STATUS_UNAUTHENTICATED = 16
+} tern_status_code;
+
+/* "OK", "CANCELLED", ... "UNAUTHENTICATED"; "UNKNOWN" for other values. */
+const char *tern_status_code_name(tern_status_code code);
+
+/* The end of an RPC as the client sees it. `message` is malloc'd (or NULL)
+ * and released by tern_status_clear(). */
+typedef struct tern_status {
+  tern_status_code code;
+  char *message;
+} tern_status;
+
+#define TERN_STATUS_INIT {TERN_STATUS_OK, NULL}
+
+/* Frees the message and resets to OK. Safe on an already clear status. */
+void tern_status_clear(tern_status *status);
+
+/* ------------------------------------------------------------------ */
+/* Metadata: an ordered list of (key, value) pairs. Keys are lower-case
+ * ASCII. Keys ending in "-bin" hold arbitrary bytes (base64 on the wire,
+ * raw here); other values are printable ASCII. */
+
+typedef struct tern_metadata tern_metadata;
+
+/* Returns TERN_OK or TERN_ENOMEM. Free with tern_metadata_free(). */
+int tern_metadata_new(tern_metadata **md_out);
+void tern_metadata_free(tern_metadata *md);
+
+/* Appends a copy of key and value. The key is lower-cased. TERN_EINVAL for
+ * an invalid key, or a non "-bin" value with bytes outside 0x20..0x7e. */
+int tern_metadata_add(tern_metadata *md, const char *key, const char *value);
+int tern_metadata_add_bin(tern_metadata *md, const char *key,
+                          const void *value, size_t len);
+
+size_t tern_metadata_count(const tern_metadata *md);
+
+/* Entry i (0-based): borrowed pointers valid until the list is changed or
+ * freed. Values are NUL-terminated; len excludes the NUL. TERN_EINVAL when
+ * i is out of range. */
+int tern_metadata_get_at(const tern_metadata *md, size_t i, const char **key,
+                         const char **value, size_t *len);
+
+/* First value for key, or NULL. len_out may be NULL. */
+const char *tern_metadata_get(const tern_metadata *md, const char *key,
+                              size_t *len_out);
+
+/* Removes every entry. */
+void tern_metadata_clear(tern_metadata *md);
+
+/* ------------------------------------------------------------------ */
+/* Messages and methods. The core never includes protobuf-c: a codec is a
+ * small vtable; tern/protobuf_c.h provides the one generated code uses. */
+
+typedef struct tern_codec {
+  /* Serialized size of msg. */
+  size_t (*encoded_size)(const void *type, const void *msg);
+  /* Writes exactly encoded_size() bytes to out; returns that count. */
+  size_t (*encode)(const void *type, const void *msg, uint8_t *out);
+  /* Decodes into a new message (malloc'd). 0 or negative on failure. */
+  int (*decode)(const void *type, const uint8_t *data, size_t len,
+                void **msg_out);
+  /* Frees a message returned by decode. */
+  void (*free_message)(const void *type, void *msg);
+  /* sizeof the message struct, and its initialiser. */
+  size_t (*message_size)(const void *type);
+  void (*init_message)(const void *type, void *msg);
+} tern_codec;
+
+typedef enum tern_method_kind {
+  TERN_METHOD_UNARY = 0,
+  TERN_METHOD_SERVER_STREAMING = 1,
+  TERN_METHOD_CLIENT_STREAMING = 2,
+  TERN_METHOD_BIDI_STREAMING = 3
+} tern_method_kind;
+
+typedef struct tern_server_call tern_server_call;
+
+/* Server side trampoline, generated per method: calls the typed handler
+ * in `handlers` (the generated servicer struct). `request` is set for
+ * unary and server-streaming, `response` for unary and client-streaming.
+ * Returns TERN_STATUS_UNIMPLEMENTED when that handler is NULL. */
+typedef tern_status_code (*tern_invoke_fn)(const void *handlers,
+                                           tern_server_call *call,
+                                           const void *request,
+                                           void *response, void *user_data);
+
+typedef struct tern_method {
+  const char *name;          /* "GetFeature" */
+  const char *path;          /* "/routeguide.RouteGuide/GetFeature" */
+  tern_method_kind kind;
+  const tern_codec *codec;
+  const void *request_type;  /* e.g. &routeguide__point__descriptor */
+  const void *response_type; /* e.g. &routeguide__feature__descriptor */
+  tern_invoke_fn invoke;
+} tern_method;
+
+typedef struct tern_service {
+  const char *name; /* full name: "routeguide.RouteGuide" */
+  size_t n_methods;
+  const tern_method *methods;
+} tern_service;
+
+/* ------------------------------------------------------------------ */
+/* Server. */
+
+typedef struct tern_server tern_server;
+
+typedef struct tern_server_options {
+  int workers;          /* blocking-handler pool size; 0 = 10 */
+  int io_threads;       /* 0 = 1 */
+  /* Largest message accepted, in bytes; 0 = 4 MiB; -1 = no limit. */
+  int64_t max_receive_message_size;
+  int64_t max_send_message_size; /* 0 = no limit */
+  uint32_t max_concurrent_streams; /* per connection; 0 = 100 */
+} tern_server_options;
+
+#define TERN_SERVER_OPTIONS_INIT {0, 0, 0, 0, 0}
+
+/* opts may be NULL for the defaults (copied). */
+int tern_server_new(tern_server **server_out, const tern_server_options *opts);
+
+/* Listens on "host:port" ("[::]:50051", "127.0.0.1:0", "localhost:0") or
+ * "unix:/path". Port 0 picks a free port; the bound port is written to
+ * *port_out when port_out is not NULL. Before tern_server_start only. */
+int tern_server_add_insecure_port(tern_server *server, const char *addr,
+                                  int *port_out);
+
+/* Handlers run on the worker pool and may block (the default). */
+#define TERN_REGISTER_BLOCKING 0u
+/* Handlers run on the I/O thread and must not block; unary and
+ * server-streaming methods only (others get TERN_EINVAL). */
+#define TERN_REGISTER_INLINE 1u
+
+/* Adds a service. `handlers` (a generated servicer struct) is borrowed for
+ * the server's life; user_data is passed to every handler. Before start
+ * only. TERN_EEXIST when the service name is already registered. */
+int tern_server_register(tern_server *server, const tern_service *service,
+                         const void *handlers, void *user_data,
+                         unsigned flags);
+
+int tern_server_start(tern_server *server);
+
+/* Blocks until the server has shut down. */
+int tern_server_wait(tern_server *server);
+
+/* Graceful shutdown: stop accepting, GOAWAY to every connection, let
+ * in-flight calls finish for up to grace_ms (negative: forever), then
+ * cancel the rest. Returns when every call and connection is gone. Any
+ * thread but a handler's. */
+int tern_server_shutdown(tern_server *server, int64_t grace_ms);
+
+/* Shuts down with grace 0 if still running, then frees. */
+void tern_server_free(tern_server *server);
+
+/* --- inside a handler ------------------------------------------------ */
+
+/* Metadata the client sent. Borrowed for the call's life. */
+const tern_metadata *tern_server_call_metadata(const tern_server_call *call);
+
+/* The ":path" and ":authority" of the request. */
+const char *tern_server_call_method(const tern_server_call *call);
+const char *tern_server_call_authority(const tern_server_call *call);
+
+/* Adds initial metadata (sent with the first message or the status) and
+ * trailing metadata. Copied. */
+int tern_server_call_add_header(tern_server_call *call, const char *key,
+                                const char *value);
+int tern_server_call_add_header_bin(tern_server_call *call, const char *key,
+                                    const void *value, size_t len);
+int tern_server_call_add_trailer(tern_server_call *call, const char *key,
+                                 const char *value);
+int tern_server_call_add_trailer_bin(tern_server_call *call, const char *key,
+                                     const void *value, size_t len);
+
+/* Sends the initial metadata now instead of with the first message. */
+int tern_server_call_send_headers(tern_server_call *call);
+
+/* The message that goes with a non-OK status the handler returns. */
+int tern_server_call_set_message(tern_server_call *call, const char *msg);
+
+/* Non-zero once the client cancelled, the deadline passed or the
+ * connection went away. Handlers of long calls should poll it. */
+int tern_server_call_is_cancelled(const tern_server_call *call);
+
+/* Milliseconds until the call's deadline; INT64_MAX when it has none. */
+int64_t tern_server_call_time_remaining_ms(const tern_server_call *call);
+
+/* Memory that lives until the call ends: for strings and sub-messages a
+ * handler puts in its response. NULL when out of memory. */
+void *tern_server_call_alloc(tern_server_call *call, size_t size);
+char *tern_server_call_strdup(tern_server_call *call, const char *s);
+
+/* Streaming: sends one response message (encoded before returning; msg is
+ * borrowed). Blocks while the client's flow-control window is full (never
+ * on an inline handler, where it queues). TERN_ECLOSED when the call has
+ * ended. */
+int tern_server_call_write(tern_server_call *call, const void *msg);
+
+/* Streaming: the next request message. Returns 1 and a new message in
+ * *msg_out (free it with the codec's free, i.e. foo__free_unpacked(m,
+ * NULL)), 0 when the client half-closed, or a negative TERN_E* (the call
+ * was cancelled or the message did not decode; the handler should return).
+ * Blocking handlers only. */
+int tern_server_call_read(tern_server_call *call, void **msg_out);
+
+/* ------------------------------------------------------------------ */
+/* Channel: a client's connection to a target. */
+
+typedef struct tern_channel tern_channel;
+
+typedef struct tern_channel_options {
+  int64_t max_receive_message_size; /* 0 = 4 MiB, -1 = no limit */
+  int64_t initial_backoff_ms;       /* 0 = 1000 */
+  int64_t max_backoff_ms;           /* 0 = 120000 */
+  int64_t min_connect_timeout_ms;   /* 0 = 20000 */
+  const char *authority;            /* :authority; NULL = from the target */
+  const char *user_agent_prefix;    /* put before "tern-c/VERSION" */
+} tern_channel_options;
+
+#define TERN_CHANNEL_OPTIONS_INIT {0, 0, 0, 0, NULL, NULL}
+
+/* Targets: "host:port", "dns:///host:port", "ipv4:1.2.3.4:5,6.7.8.9:10",
+ * "ipv6:[::1]:5", "unix:/path", "unix:///abs/path". Connects lazily on the
+ * first call (or tern_channel_connect), reconnects with exponential backoff
+ * and jitter. opts may be NULL. TERN_EADDR for a target that does not
+ * parse. */
+int tern_channel_new(tern_channel **channel_out, const char *target,
+                     const tern_channel_options *opts);
+
+typedef enum tern_connectivity_state {
+  TERN_CHANNEL_IDLE = 0,
+  TERN_CHANNEL_CONNECTING = 1,
+  TERN_CHANNEL_READY = 2,
+  TERN_CHANNEL_TRANSIENT_FAILURE = 3,
+  TERN_CHANNEL_SHUTDOWN = 4
+} tern_connectivity_state;
+
+/* Starts connecting if idle. */
+int tern_channel_connect(tern_channel *channel);
+tern_connectivity_state tern_channel_state(tern_channel *channel);
+
+/* Cancels every call still running (they end CANCELLED) and frees. Calls,
+ * futures and streams made on it must be freed by their owners. */
+void tern_channel_free(tern_channel *channel);
+
+/* Per-call options; everything optional. */
+typedef struct tern_call_options {
+  int64_t timeout_ms;            /* 0 = no deadline */
+  const tern_metadata *metadata; /* sent as request headers; copied */
+  /* Filled (appended) with the response's initial and trailing metadata
+   * once the call ends, when not NULL. Owned by the caller. */
+  tern_metadata *headers_out;
+  tern_metadata *trailers_out;
+  int wait_for_ready; /* queue while the channel is not ready */
+} tern_call_options;
+
+#define TERN_CALL_OPTIONS_INIT {0, NULL, NULL, NULL, 0}
+
+/* --- unary ------------------------------------------------------------ */
+
+/* Blocking unary call. On OK, *response_out is a new message (free it with
+ * the codec's free: foo__free_unpacked(m, NULL)); otherwise it is NULL.
+ * status_out (may be NULL) receives code and message. Local failures are
+ * reported as statuses too (INTERNAL, RESOURCE_EXHAUSTED...). opts may be
+ * NULL. Any thread but the channel's own. */
+tern_status_code tern_unary_call(tern_channel *channel,
+                                 const tern_method *method,
+                                 const void *request, void **response_out,
+                                 const tern_call_options *opts,
+                                 tern_status *status_out);
+
+/* Completion callback for async calls. Runs on the channel's I/O thread
+ * and must not block. `response` (NULL unless OK) belongs to the callback;
+ * `status` is borrowed for the callback's duration. */
+typedef void (*tern_unary_cb)(const tern_status *status, void *response,
+                              void *user_data);
+
+/* Starts a unary call and returns at once; cb runs exactly once when it
+ * ends, unless this returns an error. */
+int tern_unary_call_async(tern_channel *channel, const tern_method *method,
+                          const void *request, const tern_call_options *opts,
+                          tern_unary_cb cb, void *user_data);
+
+/* --- futures ------------------------------------------------------- */
+
+typedef struct tern_future tern_future;
+
+/* Starts a unary call whose result is collected through a future. */
+int tern_unary_call_future(tern_channel *channel, const tern_method *method,
+                           const void *request, const tern_call_options *opts,
+                           tern_future **future_out);
+
+/* Waits until done: TERN_OK, or TERN_ETIMEDOUT after timeout_ms (negative
+ * waits forever). */
+int tern_future_wait(tern_future *future, int64_t timeout_ms);
+int tern_future_done(tern_future *future);
+
+/* Waits, then hands over the result: the response (owned by the caller;
+ * NULL unless OK) and the status. Only once per future. */
+tern_status_code tern_future_result(tern_future *future, void **response_out,
+                                    tern_status *status_out);
+
+/* Cancels the call behind the future; it ends CANCELLED unless it had
+ * already ended. */
+void tern_future_cancel(tern_future *future);
+
+/* Cancels if needed and frees. */
+void tern_future_free(tern_future *future);
+
+/* --- streaming calls ---------------------------------------------- */
+
+typedef struct tern_call tern_call;
+
+/* Starts a streaming call (any kind). For server-streaming, write the one
+ * request then close_send (the generated stubs do this). */
+int tern_call_start(tern_channel *channel, const tern_method *method,
+                    const tern_call_options *opts, tern_call **call_out);
+
+/* Sends one message (encoded before returning; msg borrowed). Blocks while
+ * the flow-control window is full. TERN_ECLOSED if the call has ended
+ * (finish tells how), TERN_ESTATE after close_send. */
+int tern_call_write(tern_call *call, const void *msg);
+
+/* Half-closes: no more messages from this side. */
+int tern_call_close_send(tern_call *call);
+
+/* Next response message: 1 and a new message (caller frees), 0 at the end
+ * of the stream (then finish gives the status), or a negative TERN_E*.
+ * Reading and writing may happen on different threads. */
+int tern_call_read(tern_call *call, void **msg_out);
+
+/* Waits for the call to end and returns its status; discards unread
+ * messages. Fills the options' headers_out / trailers_out. */
+tern_status_code tern_call_finish(tern_call *call, tern_status *status_out);
+
+/* Client-streaming: close_send, then wait for the single response. */
+tern_status_code tern_call_close_and_recv(tern_call *call,
+                                          void **response_out,
+                                          tern_status *status_out);
+
+/* Client-streaming: close_send, and collect the response through a future
+ * (the call must stay alive until the future is done). */
+int tern_call_close_and_recv_future(tern_call *call,
+                                    tern_future **future_out);
+
+/* Initial metadata from the server, once it has arrived (blocks until then
+ * or the end of the call). Borrowed for the call's life. */
+const tern_metadata *tern_call_headers(tern_call *call);
+
+/* Cancels: RST_STREAM(CANCEL) to the server; the call ends CANCELLED. */
+void tern_call_cancel(tern_call *call);
+
+/* Cancels if still running and frees. */
+void tern_call_free(tern_call *call);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TERN_TERN_H */
