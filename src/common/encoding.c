@@ -1,0 +1,1 @@
+/* placeholder */ typedef int tern__placeholder_encoding;
