@@ -1,1 +1,726 @@
-/* placeholder */ typedef int tern__placeholder_call;
+/* The parts of a call both sides share: the 5-byte message framing, header
+ * parsing, queues between the loop and user threads, and the data
+ * provider that feeds nghttp2 from the outbound queue. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "call/call_int.h"
+#include "transport/transport_int.h"
+
+static void kick_task(tern__task *t);
+
+int tern__call_init(struct tern_call *call, int is_client,
+                    const tern_method *method, const tern__call_hooks *hooks,
+                    tern__loop *loop, int64_t max_recv) {
+  memset(call, 0, sizeof(*call));
+  call->is_client = is_client;
+  call->method = method;
+  call->hooks = hooks;
+  call->loop = loop;
+  call->max_recv = max_recv;
+  call->refs = 1;
+  call->timeout_ns = -1;
+  call->grpc_status = -1;
+  tern__task_init(&call->kick, kick_task, call);
+  tern__timer_init(&call->deadline_timer, NULL, call);
+  if (tern_metadata_new(&call->in_md) != TERN_OK)
+    return TERN_ENOMEM;
+  if (pthread_mutex_init(&call->mu, NULL) != 0) {
+    tern_metadata_free(call->in_md);
+    return TERN_ENOMEM;
+  }
+  if (pthread_cond_init(&call->cv, NULL) != 0) {
+    pthread_mutex_destroy(&call->mu);
+    tern_metadata_free(call->in_md);
+    return TERN_ENOMEM;
+  }
+  return TERN_OK;
+}
+
+static void free_msgs(tern__msg *m) {
+  while (m) {
+    tern__msg *next = m->next;
+    free(m);
+    m = next;
+  }
+}
+
+void tern__call_cleanup(struct tern_call *call) {
+  free_msgs(call->in_head);
+  free_msgs(call->out_head);
+  free(call->partial);
+  tern_metadata_free(call->in_md);
+  tern_metadata_free(call->trailers);
+  tern_metadata_free(call->out_headers);
+  free(call->message);
+  free(call->grpc_message);
+  free(call->path);
+  free(call->authority);
+  pthread_cond_destroy(&call->cv);
+  pthread_mutex_destroy(&call->mu);
+}
+
+void tern__call_ref(struct tern_call *call) {
+  pthread_mutex_lock(&call->mu);
+  call->refs++;
+  pthread_mutex_unlock(&call->mu);
+}
+
+void tern__call_unref(struct tern_call *call) {
+  int last;
+  pthread_mutex_lock(&call->mu);
+  last = --call->refs == 0;
+  pthread_mutex_unlock(&call->mu);
+  if (last)
+    call->hooks->destroy(call);
+}
+
+/* ---- waking the loop ---------------------------------------------------- */
+
+static void kick_task(tern__task *t) {
+  struct tern_call *call = t->data;
+  if (call->hooks->on_kick)
+    call->hooks->on_kick(call);
+  else
+    tern__call_kick_now(call);
+  tern__call_unref(call); /* taken by tern__call_wake */
+}
+
+void tern__call_wake(struct tern_call *call) {
+  /* A queued kick holds a reference so the call outlives it. */
+  tern__call_ref(call);
+  if (!tern__loop_post(call->loop, &call->kick))
+    tern__call_unref(call); /* already queued: that one holds a ref */
+}
+
+/* ---- header building --------------------------------------------------- */
+
+typedef struct nvlist {
+  nghttp2_nv *nv;
+  size_t n, cap;
+  char **owned; /* base64 values and numbers to free after submit */
+  size_t n_owned;
+  int failed;
+} nvlist;
+
+static void nv_add(nvlist *l, const char *name, size_t nlen,
+                   const char *value, size_t vlen) {
+  if (l->failed)
+    return;
+  if (l->n == l->cap) {
+    size_t cap = l->cap ? l->cap * 2 : 16;
+    nghttp2_nv *nv = realloc(l->nv, cap * sizeof(*nv));
+    if (!nv) {
+      l->failed = 1;
+      return;
+    }
+    l->nv = nv;
+    l->cap = cap;
+  }
+  l->nv[l->n].name = (uint8_t *)name;
+  l->nv[l->n].namelen = nlen;
+  l->nv[l->n].value = (uint8_t *)value;
+  l->nv[l->n].valuelen = vlen;
+  l->nv[l->n].flags = NGHTTP2_NV_FLAG_NONE;
+  l->n++;
+}
+
+#define NV_LIT(l, n, v) nv_add(l, n, sizeof(n) - 1, v, sizeof(v) - 1)
+
+static char *nv_own(nvlist *l, char *s) {
+  char **o;
+  if (!s) {
+    l->failed = 1;
+    return NULL;
+  }
+  o = realloc(l->owned, (l->n_owned + 1) * sizeof(*o));
+  if (!o) {
+    free(s);
+    l->failed = 1;
+    return NULL;
+  }
+  l->owned = o;
+  o[l->n_owned++] = s;
+  return s;
+}
+
+static void nv_add_md(nvlist *l, const tern_metadata *md) {
+  size_t i, n = md ? tern_metadata_count(md) : 0;
+  for (i = 0; i < n; i++) {
+    const char *k, *v;
+    size_t vlen, klen;
+    tern_metadata_get_at(md, i, &k, &v, &vlen);
+    klen = strlen(k);
+    if (tern__metadata_key_reserved(k, klen))
+      continue;
+    if (tern__metadata_is_bin_key(k, klen)) {
+      char *enc = nv_own(l, malloc(tern__base64_encoded_len(vlen) + 1));
+      size_t elen;
+      if (!enc)
+        return;
+      elen = tern__base64_encode((const uint8_t *)v, vlen, enc);
+      nv_add(l, k, klen, enc, elen);
+    } else {
+      nv_add(l, k, klen, v, vlen);
+    }
+  }
+}
+
+static void nv_free(nvlist *l) {
+  size_t i;
+  for (i = 0; i < l->n_owned; i++)
+    free(l->owned[i]);
+  free(l->owned);
+  free(l->nv);
+}
+
+/* Status lines for a server's trailers. Caller holds mu. */
+static void nv_add_status(nvlist *l, struct tern_call *call) {
+  char *num = nv_own(l, malloc(16));
+  if (!num)
+    return;
+  snprintf(num, 16, "%d", (int)call->code);
+  nv_add(l, "grpc-status", 11, num, strlen(num));
+  if (call->message && call->message[0]) {
+    size_t elen;
+    char *enc = nv_own(
+        l, tern__percent_encode(call->message, strlen(call->message), &elen));
+    if (enc)
+      nv_add(l, "grpc-message", 12, enc, elen);
+  }
+  nv_add_md(l, call->trailers);
+}
+
+/* ---- server responses ----------------------------------------------------- */
+
+/* Loop thread. Submits the response headers (with the data provider), or
+ * a trailers-only response when the status is set and nothing else is to
+ * be sent. */
+static void server_submit(struct tern_call *call) {
+  nvlist l;
+  int trailers_only;
+  int rv;
+  memset(&l, 0, sizeof(l));
+  pthread_mutex_lock(&call->mu);
+  trailers_only = call->out_closed && !call->out_head && !call->send_headers;
+  NV_LIT(&l, ":status", "200");
+  NV_LIT(&l, "content-type", "application/grpc");
+  nv_add_md(&l, call->out_headers);
+  if (trailers_only)
+    nv_add_status(&l, call);
+  pthread_mutex_unlock(&call->mu);
+  if (l.failed) {
+    nv_free(&l);
+    tern__call_reset(call, NGHTTP2_INTERNAL_ERROR);
+    return;
+  }
+  call->submitted = 1;
+  if (trailers_only) {
+    call->out_eof_sent = 1;
+    rv = nghttp2_submit_response(call->conn->session, call->stream_id, l.nv,
+                                 l.n, NULL);
+  } else {
+    nghttp2_data_provider dp = tern__call_data_provider;
+    dp.source.ptr = call;
+    rv = nghttp2_submit_response(call->conn->session, call->stream_id, l.nv,
+                                 l.n, &dp);
+  }
+  nv_free(&l);
+  if (rv != 0)
+    tern__call_reset(call, NGHTTP2_INTERNAL_ERROR);
+}
+
+void tern__call_reset(struct tern_call *call, uint32_t error) {
+  if (!call->conn || call->rst_sent || call->stream_id <= 0)
+    return;
+  call->rst_sent = 1;
+  nghttp2_submit_rst_stream(call->conn->session, NGHTTP2_FLAG_NONE,
+                            call->stream_id, error);
+  tern__conn_schedule_flush(call->conn);
+}
+
+void tern__call_kick_now(struct tern_call *call) {
+  int has_out, cancel, credit;
+  tern__conn *conn = call->conn;
+  if (!conn || conn->closed)
+    return;
+  pthread_mutex_lock(&call->mu);
+  cancel = call->cancel_requested;
+  has_out = call->out_head != NULL || call->out_closed || call->send_headers;
+  credit = call->credit_wanted;
+  call->credit_wanted = 0;
+  if (credit && call->in_bytes > TERN__READ_HIGH_WATER)
+    credit = 0;
+  pthread_mutex_unlock(&call->mu);
+
+  if (cancel) {
+    tern__call_reset(call, NGHTTP2_CANCEL);
+    return;
+  }
+  if (credit && call->credit_held > 0) {
+    nghttp2_session_consume_stream(conn->session, call->stream_id,
+                                   call->credit_held);
+    call->credit_held = 0;
+  }
+  if (!call->is_client && !call->submitted && has_out)
+    server_submit(call);
+  else if (call->data_deferred && has_out) {
+    call->data_deferred = 0;
+    nghttp2_session_resume_data(conn->session, call->stream_id);
+  }
+  tern__conn_schedule_flush(conn);
+}
+
+/* ---- messages ---------------------------------------------------------------- */
+
+int tern__call_encode(const tern_method *method, const void *type,
+                      const void *msg, tern__msg **out) {
+  const tern_codec *codec = method->codec;
+  size_t n = codec->encoded_size(type, msg);
+  tern__msg *m;
+  if (n > UINT32_MAX)
+    return TERN_EINVAL;
+  m = malloc(sizeof(*m) + 5 + n);
+  if (!m)
+    return TERN_ENOMEM;
+  m->next = NULL;
+  m->off = 0;
+  m->len = 5 + n;
+  m->data[0] = 0; /* not compressed */
+  m->data[1] = (uint8_t)(n >> 24);
+  m->data[2] = (uint8_t)(n >> 16);
+  m->data[3] = (uint8_t)(n >> 8);
+  m->data[4] = (uint8_t)n;
+  if (n > 0 && codec->encode(type, msg, m->data + 5) != n) {
+    free(m);
+    return TERN_EINVAL;
+  }
+  *out = m;
+  return TERN_OK;
+}
+
+int tern__call_queue_out(struct tern_call *call, tern__msg *m, int no_wait) {
+  int rv = TERN_OK;
+  pthread_mutex_lock(&call->mu);
+  while (!no_wait && !call->done && !call->aborted && !call->out_closed &&
+         call->out_head && call->out_bytes + m->len > TERN__WRITE_HIGH_WATER)
+    pthread_cond_wait(&call->cv, &call->mu);
+  if (call->done || call->aborted || call->cancel_requested)
+    rv = TERN_ECLOSED;
+  else if (call->out_closed)
+    rv = TERN_ESTATE;
+  if (rv != TERN_OK) {
+    pthread_mutex_unlock(&call->mu);
+    free(m);
+    return rv;
+  }
+  if (call->out_tail)
+    call->out_tail->next = m;
+  else
+    call->out_head = m;
+  call->out_tail = m;
+  call->out_bytes += m->len;
+  pthread_mutex_unlock(&call->mu);
+  return TERN_OK;
+}
+
+int tern__call_take_in(struct tern_call *call, tern__msg **m_out, int wait) {
+  int rv;
+  pthread_mutex_lock(&call->mu);
+  for (;;) {
+    if (call->in_head) {
+      tern__msg *m = call->in_head;
+      int was_high = call->in_bytes > TERN__READ_HIGH_WATER;
+      call->in_head = m->next;
+      if (!call->in_head)
+        call->in_tail = NULL;
+      call->in_bytes -= m->len;
+      *m_out = m;
+      rv = 1;
+      if (was_high && call->in_bytes <= TERN__READ_HIGH_WATER &&
+          !call->done) {
+        call->credit_wanted = 1;
+        pthread_mutex_unlock(&call->mu);
+        tern__call_wake(call);
+        return rv;
+      }
+      break;
+    }
+    if (call->in_closed) {
+      rv = 0;
+      break;
+    }
+    if (call->done || call->aborted || call->cancel_requested) {
+      rv = TERN_ECLOSED;
+      break;
+    }
+    if (!wait) {
+      rv = TERN_ETIMEDOUT;
+      break;
+    }
+    pthread_cond_wait(&call->cv, &call->mu);
+  }
+  pthread_mutex_unlock(&call->mu);
+  return rv;
+}
+
+/* ---- inbound: headers ----------------------------------------------------- */
+
+static int name_is(const uint8_t *name, size_t len, const char *lit) {
+  size_t n = strlen(lit);
+  return len == n && memcmp(name, lit, n) == 0;
+}
+
+static char *dup_bytes(const uint8_t *p, size_t len) {
+  char *s = malloc(len + 1);
+  if (s) {
+    memcpy(s, p, len);
+    s[len] = '\0';
+  }
+  return s;
+}
+
+/* "application/grpc" optionally followed by "+proto", ";..." etc. */
+static int grpc_content_type(const uint8_t *v, size_t len) {
+  static const char ct[] = "application/grpc";
+  size_t n = sizeof(ct) - 1;
+  if (len < n || strncasecmp((const char *)v, ct, n) != 0)
+    return 0;
+  return len == n || v[n] == '+' || v[n] == ';';
+}
+
+static int server_header(struct tern_call *call, const uint8_t *name,
+                         size_t nlen, const uint8_t *value, size_t vlen) {
+  if (nlen > 0 && name[0] == ':') {
+    if (name_is(name, nlen, ":path")) {
+      free(call->path);
+      call->path = dup_bytes(value, vlen);
+      return call->path ? 0 : -1;
+    }
+    if (name_is(name, nlen, ":authority")) {
+      free(call->authority);
+      call->authority = dup_bytes(value, vlen);
+      return call->authority ? 0 : -1;
+    }
+    if (name_is(name, nlen, ":method"))
+      call->bad_method = !(vlen == 4 && memcmp(value, "POST", 4) == 0);
+    return 0; /* :scheme; nghttp2 has checked the rest */
+  }
+  if (name_is(name, nlen, "content-type")) {
+    call->bad_content_type = !grpc_content_type(value, vlen);
+    return 0;
+  }
+  if (name_is(name, nlen, "grpc-timeout")) {
+    int64_t ns;
+    /* An unparsable timeout is ignored, as grpc C++ does. */
+    if (tern__timeout_parse((const char *)value, vlen, &ns) == TERN_OK)
+      call->timeout_ns = ns;
+    return 0;
+  }
+  if (name_is(name, nlen, "host")) {
+    if (!call->authority)
+      call->authority = dup_bytes(value, vlen);
+    return 0;
+  }
+  if (tern__metadata_key_reserved((const char *)name, nlen))
+    return 0;
+  /* A -bin value that is not base64 drops the entry, not the call. */
+  (void)tern__metadata_add_wire(call->in_md, (const char *)name, nlen,
+                                (const char *)value, vlen);
+  return 0;
+}
+
+static int client_header(struct tern_call *call, const uint8_t *name,
+                         size_t nlen, const uint8_t *value, size_t vlen) {
+  tern_metadata *md;
+  if (name_is(name, nlen, ":status")) {
+    int code = 0;
+    size_t i;
+    for (i = 0; i < vlen && i < 4; i++)
+      code = code * 10 + (value[i] - '0');
+    call->http_status = code;
+    return 0;
+  }
+  if (nlen > 0 && name[0] == ':')
+    return 0;
+  if (name_is(name, nlen, "content-type")) {
+    if (!grpc_content_type(value, vlen))
+      call->http_status = call->http_status == 200 ? 415 : call->http_status;
+    return 0;
+  }
+  pthread_mutex_lock(&call->mu);
+  if (name_is(name, nlen, "grpc-status")) {
+    int code;
+    if (tern__status_parse((const char *)value, vlen, &code) == TERN_OK)
+      call->grpc_status = code > 16 ? TERN_STATUS_UNKNOWN : code;
+    else
+      call->grpc_status = TERN_STATUS_UNKNOWN;
+  } else if (name_is(name, nlen, "grpc-message")) {
+    free(call->grpc_message);
+    call->grpc_message =
+        tern__percent_decode((const char *)value, vlen, NULL);
+  } else if (!tern__metadata_key_reserved((const char *)name, nlen)) {
+    /* First HEADERS frame: initial metadata, unless it turns out to be
+     * trailers-only (then moved to the trailers at the frame's end). */
+    md = call->headers_frame_seen ? call->trailers : call->in_md;
+    if (!md && call->headers_frame_seen) {
+      if (tern_metadata_new(&call->trailers) == TERN_OK)
+        md = call->trailers;
+    }
+    if (md)
+      (void)tern__metadata_add_wire(md, (const char *)name, nlen,
+                                    (const char *)value, vlen);
+  }
+  pthread_mutex_unlock(&call->mu);
+  return 0;
+}
+
+int tern__call_on_header(struct tern_call *call, const uint8_t *name,
+                         size_t namelen, const uint8_t *value,
+                         size_t valuelen) {
+  if (call->is_client)
+    return client_header(call, name, namelen, value, valuelen);
+  return server_header(call, name, namelen, value, valuelen);
+}
+
+void tern__call_on_headers_done(struct tern_call *call, int end_stream) {
+  if (call->is_client) {
+    pthread_mutex_lock(&call->mu);
+    if (!call->headers_frame_seen) {
+      call->headers_frame_seen = 1;
+      if (end_stream) {
+        /* Trailers-only: what came is trailing metadata. */
+        tern_metadata_free(call->trailers);
+        call->trailers = call->in_md;
+        call->in_md = NULL;
+        tern_metadata_new(&call->in_md);
+      }
+      call->headers_in = 1;
+      pthread_cond_broadcast(&call->cv);
+    }
+    pthread_mutex_unlock(&call->mu);
+    if (call->hooks->on_headers)
+      call->hooks->on_headers(call);
+  } else {
+    if (call->hooks->on_headers)
+      call->hooks->on_headers(call);
+  }
+  if (end_stream && call->conn)
+    tern__call_on_end_stream(call);
+}
+
+/* ---- inbound: messages --------------------------------------------------- */
+
+void tern__call_fail(struct tern_call *call, tern_status_code code,
+                     const char *msg) {
+  /* Server: answer with the status; client: reset and end locally. */
+  pthread_mutex_lock(&call->mu);
+  if (!call->done && !call->aborted) {
+    call->aborted = 1;
+    if (call->is_client) {
+      call->done = 1;
+      call->code = code;
+      free(call->message);
+      call->message = strdup(msg);
+    } else if (!call->out_closed) {
+      call->out_closed = 1;
+      call->code = code;
+      free(call->message);
+      call->message = strdup(msg);
+      free_msgs(call->out_head);
+      call->out_head = call->out_tail = NULL;
+      call->out_bytes = 0;
+    }
+    pthread_cond_broadcast(&call->cv);
+  }
+  pthread_mutex_unlock(&call->mu);
+  if (call->is_client) {
+    /* The stream's close callback follows the reset; the client layer
+     * completes the call there with the status set above. */
+    tern__call_reset(call, NGHTTP2_CANCEL);
+  } else {
+    tern__call_kick_now(call);
+  }
+}
+
+int tern__call_on_data(struct tern_call *call, const uint8_t *data,
+                       size_t len) {
+  size_t total = len;
+  int queued = 0;
+  if (call->aborted) {
+    nghttp2_session_consume_stream(call->conn->session, call->stream_id,
+                                   len);
+    return 0;
+  }
+  while (len > 0) {
+    if (!call->partial) {
+      size_t take = 5 - call->pfx_len;
+      uint32_t mlen;
+      if (take > len)
+        take = len;
+      memcpy(call->pfx + call->pfx_len, data, take);
+      call->pfx_len += take;
+      data += take;
+      len -= take;
+      if (call->pfx_len < 5)
+        break;
+      mlen = ((uint32_t)call->pfx[1] << 24) | ((uint32_t)call->pfx[2] << 16) |
+             ((uint32_t)call->pfx[3] << 8) | call->pfx[4];
+      if (call->pfx[0] & 1) {
+        tern__call_fail(call, TERN_STATUS_INTERNAL,
+                     "compressed message but no grpc-encoding is supported");
+        break;
+      }
+      if (call->max_recv >= 0 && (int64_t)mlen > call->max_recv) {
+        char buf[128];
+        snprintf(buf, sizeof(buf),
+                 "received message larger than max (%u vs. %lld)", mlen,
+                 (long long)call->max_recv);
+        tern__call_fail(call, TERN_STATUS_RESOURCE_EXHAUSTED, buf);
+        break;
+      }
+      call->partial = malloc(sizeof(tern__msg) + mlen);
+      if (!call->partial) {
+        tern__call_fail(call, TERN_STATUS_RESOURCE_EXHAUSTED,
+                     "out of memory for a message");
+        break;
+      }
+      call->partial->next = NULL;
+      call->partial->len = mlen;
+      call->partial->off = 0;
+      call->partial_have = 0;
+    }
+    if (call->partial) {
+      size_t need = call->partial->len - call->partial_have;
+      size_t take = need < len ? need : len;
+      memcpy(call->partial->data + call->partial_have, data, take);
+      call->partial_have += take;
+      data += take;
+      len -= take;
+      if (call->partial_have == call->partial->len) {
+        tern__msg *m = call->partial;
+        call->partial = NULL;
+        call->pfx_len = 0;
+        pthread_mutex_lock(&call->mu);
+        if (call->in_tail)
+          call->in_tail->next = m;
+        else
+          call->in_head = m;
+        call->in_tail = m;
+        call->in_bytes += m->len;
+        call->in_count++;
+        pthread_cond_broadcast(&call->cv);
+        pthread_mutex_unlock(&call->mu);
+        queued = 1;
+      }
+    }
+  }
+  if (!call->conn)
+    return 0;
+  if (call->aborted) {
+    nghttp2_session_consume_stream(call->conn->session, call->stream_id,
+                                   total);
+  } else {
+    size_t unread;
+    pthread_mutex_lock(&call->mu);
+    unread = call->in_bytes;
+    pthread_mutex_unlock(&call->mu);
+    if (unread <= TERN__READ_HIGH_WATER)
+      nghttp2_session_consume_stream(call->conn->session, call->stream_id,
+                                     total + call->credit_held);
+    else
+      call->credit_held += total;
+    if (unread <= TERN__READ_HIGH_WATER)
+      call->credit_held = 0;
+  }
+  if (queued && !call->aborted && call->hooks->on_message)
+    call->hooks->on_message(call);
+  return 0;
+}
+
+void tern__call_on_end_stream(struct tern_call *call) {
+  int incomplete;
+  pthread_mutex_lock(&call->mu);
+  call->in_closed = 1;
+  pthread_cond_broadcast(&call->cv);
+  pthread_mutex_unlock(&call->mu);
+  incomplete = call->partial != NULL || call->pfx_len > 0;
+  if (incomplete && !call->aborted) {
+    tern__call_fail(call, TERN_STATUS_INTERNAL,
+                 "stream ended in the middle of a message");
+    return;
+  }
+  if (call->hooks->on_half_close)
+    call->hooks->on_half_close(call);
+}
+
+void tern__call_on_close(struct tern_call *call, uint32_t error) {
+  tern__timer_stop(call->loop, &call->deadline_timer);
+  if (call->hooks->on_stream_closed)
+    call->hooks->on_stream_closed(call, error);
+}
+
+/* ---- outbound: the data provider ------------------------------------------- */
+
+ssize_t tern__call_read_data(struct tern_call *call, uint8_t *buf,
+                             size_t length, uint32_t *data_flags) {
+  size_t copied = 0;
+  int eof, wake_writers;
+  pthread_mutex_lock(&call->mu);
+  wake_writers = call->out_bytes > TERN__WRITE_HIGH_WATER / 2;
+  while (copied < length && call->out_head) {
+    tern__msg *m = call->out_head;
+    size_t take = m->len - m->off;
+    if (take > length - copied)
+      take = length - copied;
+    memcpy(buf + copied, m->data + m->off, take);
+    m->off += take;
+    copied += take;
+    call->out_bytes -= take;
+    if (m->off == m->len) {
+      call->out_head = m->next;
+      if (!call->out_head)
+        call->out_tail = NULL;
+      free(m);
+    }
+  }
+  eof = call->out_closed && !call->out_head;
+  if (wake_writers && call->out_bytes <= TERN__WRITE_HIGH_WATER / 2)
+    pthread_cond_broadcast(&call->cv);
+  if (copied == 0 && !eof) {
+    pthread_mutex_unlock(&call->mu);
+    call->data_deferred = 1;
+    return NGHTTP2_ERR_DEFERRED;
+  }
+  if (eof) {
+    call->out_eof_sent = 1;
+    *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+    if (!call->is_client) {
+      nvlist l;
+      memset(&l, 0, sizeof(l));
+      nv_add_status(&l, call);
+      *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+      pthread_mutex_unlock(&call->mu);
+      if (l.failed ||
+          nghttp2_submit_trailer(call->conn->session, call->stream_id, l.nv,
+                                 l.n) != 0) {
+        nv_free(&l);
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+      }
+      nv_free(&l);
+      return (ssize_t)copied;
+    }
+  }
+  pthread_mutex_unlock(&call->mu);
+  return (ssize_t)copied;
+}
+
+void tern__call_set_status(struct tern_call *call, tern_status_code code,
+                           const char *message) {
+  pthread_mutex_lock(&call->mu);
+  call->code = code;
+  free(call->message);
+  call->message = message ? strdup(message) : NULL;
+  pthread_mutex_unlock(&call->mu);
+}

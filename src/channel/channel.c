@@ -1,1 +1,549 @@
-/* placeholder */ typedef int tern__placeholder_channel;
+/* A channel: target, name resolution, one connection at a time with
+ * pick-first over the resolved addresses, reconnection with exponential
+ * backoff, and calls waiting for the connection (wait-for-ready). */
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "channel/channel_int.h"
+
+#define DEFAULT_MAX_RECV (4 * 1024 * 1024)
+#define CLIENT_WINDOW (1024 * 1024)
+#define MAX_HEADER_LIST (16 * 1024)
+
+static void set_state(tern_channel *ch, tern_connectivity_state st) {
+  pthread_mutex_lock(&ch->mu);
+  ch->state = st;
+  pthread_mutex_unlock(&ch->mu);
+}
+
+void tern__channel_ref(tern_channel *ch) {
+  pthread_mutex_lock(&ch->mu);
+  ch->refs++;
+  pthread_mutex_unlock(&ch->mu);
+}
+
+static void channel_destroy(tern_channel *ch) {
+  tern__loop_free(ch->loop);
+  tern__target_free(&ch->target);
+  free(ch->authority);
+  free(ch->user_agent);
+  free(ch->addrs);
+  free(ch->addr_lens);
+  pthread_mutex_destroy(&ch->mu);
+  free(ch);
+}
+
+void tern__channel_unref(tern_channel *ch) {
+  int last;
+  pthread_mutex_lock(&ch->mu);
+  last = --ch->refs == 0;
+  pthread_mutex_unlock(&ch->mu);
+  if (last)
+    channel_destroy(ch);
+}
+
+/* ---- pending calls ------------------------------------------------------ */
+
+void tern__channel_unqueue(tern_channel *ch, client_call *cc) {
+  if (!cc->pending)
+    return;
+  if (cc->pend_prev)
+    cc->pend_prev->pend_next = cc->pend_next;
+  else
+    ch->pending_head = cc->pend_next;
+  if (cc->pend_next)
+    cc->pend_next->pend_prev = cc->pend_prev;
+  else
+    ch->pending_tail = cc->pend_prev;
+  cc->pend_next = cc->pend_prev = NULL;
+  cc->pending = 0;
+}
+
+static void enqueue(tern_channel *ch, client_call *cc) {
+  cc->pending = 1;
+  cc->pend_next = NULL;
+  cc->pend_prev = ch->pending_tail;
+  if (ch->pending_tail)
+    ch->pending_tail->pend_next = cc;
+  else
+    ch->pending_head = cc;
+  ch->pending_tail = cc;
+}
+
+/* Fails every queued call that did not ask to wait for ready. */
+static void fail_pending(tern_channel *ch, int all, const char *why) {
+  client_call *cc = ch->pending_head, *next;
+  for (; cc; cc = next) {
+    next = cc->pend_next;
+    if (all || !cc->wait_for_ready) {
+      tern__channel_unqueue(ch, cc);
+      tern__client_call_complete(cc, all ? TERN_STATUS_CANCELLED
+                                         : TERN_STATUS_UNAVAILABLE,
+                                 why);
+    }
+  }
+}
+
+static void flush_pending(tern_channel *ch) {
+  while (ch->pending_head && ch->conn) {
+    client_call *cc = ch->pending_head;
+    tern__channel_unqueue(ch, cc);
+    if (tern__channel_send_request(ch, cc, ch->conn) != 0)
+      tern__client_call_complete(cc, TERN_STATUS_UNAVAILABLE,
+                                 "could not start a stream");
+  }
+}
+
+/* ---- connecting ------------------------------------------------------------ */
+
+static void start_connect(tern_channel *ch);
+
+static int resolve(tern_channel *ch) {
+  size_t i, n = 0, cap = 0;
+  struct sockaddr_storage *addrs = NULL;
+  socklen_t *lens = NULL;
+  for (i = 0; i < ch->target.n_addrs; i++) {
+    const tern__addr *a = &ch->target.addrs[i];
+    if (a->kind == TERN__ADDR_UNIX) {
+      struct sockaddr_un *un;
+      if (n == cap) {
+        cap = cap ? cap * 2 : 4;
+        addrs = realloc(addrs, cap * sizeof(*addrs));
+        lens = realloc(lens, cap * sizeof(*lens));
+        if (!addrs || !lens)
+          goto fail;
+      }
+      un = (struct sockaddr_un *)&addrs[n];
+      memset(un, 0, sizeof(*un));
+      un->sun_family = AF_UNIX;
+      snprintf(un->sun_path, sizeof(un->sun_path), "%s", a->host);
+      lens[n++] = sizeof(*un);
+    } else {
+      struct addrinfo hints, *res = NULL, *ai;
+      char port[16];
+      memset(&hints, 0, sizeof(hints));
+      hints.ai_socktype = SOCK_STREAM;
+      hints.ai_flags = AI_ADDRCONFIG;
+      snprintf(port, sizeof(port), "%d", a->port);
+      if (getaddrinfo(a->host, port, &hints, &res) != 0) {
+        /* AI_ADDRCONFIG hides loopback-only hosts on some machines. */
+        hints.ai_flags = 0;
+        if (getaddrinfo(a->host, port, &hints, &res) != 0)
+          continue;
+      }
+      for (ai = res; ai; ai = ai->ai_next) {
+        if (n == cap) {
+          cap = cap ? cap * 2 : 4;
+          addrs = realloc(addrs, cap * sizeof(*addrs));
+          lens = realloc(lens, cap * sizeof(*lens));
+          if (!addrs || !lens) {
+            freeaddrinfo(res);
+            goto fail;
+          }
+        }
+        memcpy(&addrs[n], ai->ai_addr, ai->ai_addrlen);
+        lens[n++] = ai->ai_addrlen;
+      }
+      freeaddrinfo(res);
+    }
+  }
+  free(ch->addrs);
+  free(ch->addr_lens);
+  ch->addrs = addrs;
+  ch->addr_lens = lens;
+  ch->n_addrs = n;
+  ch->addr_idx = 0;
+  return n > 0 ? 0 : -1;
+fail:
+  free(addrs);
+  free(lens);
+  return -1;
+}
+
+static void conn_goaway(tern__conn *conn) {
+  tern_channel *ch = conn->owner;
+  /* No new streams here: the next call opens a new connection. */
+  conn->draining = 1;
+  if (ch->conn == conn) {
+    ch->conn = NULL;
+    set_state(ch, TERN_CHANNEL_IDLE);
+  }
+  tern__conn_schedule_flush(conn);
+}
+
+static void conn_closed(tern__conn *conn) {
+  tern_channel *ch = conn->owner;
+  if (conn->owner_prev)
+    conn->owner_prev->owner_next = conn->owner_next;
+  else
+    ch->conns = conn->owner_next;
+  if (conn->owner_next)
+    conn->owner_next->owner_prev = conn->owner_prev;
+  if (ch->conn == conn) {
+    ch->conn = NULL;
+    if (!ch->closing)
+      set_state(ch, TERN_CHANNEL_IDLE);
+  }
+  if (!ch->closing && ch->pending_head)
+    start_connect(ch);
+}
+
+static const tern__conn_ops client_conn_ops = {NULL, conn_goaway,
+                                               conn_closed};
+
+static void backoff_fired(tern__timer *t) {
+  tern_channel *ch = t->data;
+  if (ch->closing)
+    return;
+  set_state(ch, TERN_CHANNEL_IDLE);
+  if (ch->pending_head)
+    start_connect(ch);
+}
+
+static void attempt_next(tern_channel *ch);
+
+static void connect_failed(tern_channel *ch) {
+  if (ch->connect_fd >= 0) {
+    tern__io_stop(ch->loop, &ch->connect_io);
+    close(ch->connect_fd);
+    ch->connect_fd = -1;
+  }
+  tern__timer_stop(ch->loop, &ch->connect_timer);
+  ch->addr_idx++;
+  attempt_next(ch);
+}
+
+static void connected(tern_channel *ch) {
+  tern__conn_config cfg;
+  tern__conn *conn;
+  int fd = ch->connect_fd, one = 1;
+  tern__io_stop(ch->loop, &ch->connect_io);
+  tern__timer_stop(ch->loop, &ch->connect_timer);
+  ch->connect_fd = -1;
+  if (ch->addrs[ch->addr_idx].ss_family != AF_UNIX)
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  cfg.max_concurrent_streams = 0;
+  cfg.initial_window = CLIENT_WINDOW;
+  cfg.max_header_list = MAX_HEADER_LIST;
+  if (tern__conn_new(&conn, ch->loop, fd, 1, &cfg, &client_conn_ops, ch) !=
+      TERN_OK) {
+    close(fd);
+    ch->addr_idx++;
+    attempt_next(ch);
+    return;
+  }
+  conn->owner_prev = NULL;
+  conn->owner_next = ch->conns;
+  if (ch->conns)
+    ch->conns->owner_prev = conn;
+  ch->conns = conn;
+  ch->conn = conn;
+  tern__backoff_reset(&ch->backoff);
+  set_state(ch, TERN_CHANNEL_READY);
+  flush_pending(ch);
+}
+
+static void connect_io_cb(tern__io *io, unsigned events) {
+  tern_channel *ch = io->data;
+  int err = 0;
+  socklen_t len = sizeof(err);
+  (void)events;
+  if (getsockopt(io->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err) {
+    TERN__DEBUG("connect: %s", strerror(err ? err : errno));
+    connect_failed(ch);
+    return;
+  }
+  connected(ch);
+}
+
+static void connect_timeout(tern__timer *t) {
+  connect_failed(t->data);
+}
+
+static void attempt_next(tern_channel *ch) {
+  while (ch->addr_idx < ch->n_addrs) {
+    struct sockaddr_storage *sa = &ch->addrs[ch->addr_idx];
+    int fd = socket(sa->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                    0);
+    if (fd < 0) {
+      ch->addr_idx++;
+      continue;
+    }
+    if (connect(fd, (struct sockaddr *)sa, ch->addr_lens[ch->addr_idx]) ==
+        0) {
+      ch->connect_fd = fd;
+      connected(ch);
+      return;
+    }
+    if (errno != EINPROGRESS) {
+      close(fd);
+      ch->addr_idx++;
+      continue;
+    }
+    ch->connect_fd = fd;
+    tern__io_init(&ch->connect_io, fd, connect_io_cb, ch);
+    if (tern__io_set(ch->loop, &ch->connect_io, TERN__IO_WRITE) != TERN_OK) {
+      close(fd);
+      ch->connect_fd = -1;
+      ch->addr_idx++;
+      continue;
+    }
+    tern__timer_start(ch->loop, &ch->connect_timer,
+                      tern__now_ns() + ch->min_connect_timeout_ms * 1000000);
+    return;
+  }
+  /* Every address failed: TRANSIENT_FAILURE until the backoff ends. */
+  set_state(ch, TERN_CHANNEL_TRANSIENT_FAILURE);
+  fail_pending(ch, 0, "failed to connect to all addresses");
+  tern__timer_start(ch->loop, &ch->backoff_timer,
+                    tern__now_ns() +
+                        tern__backoff_next(&ch->backoff) * 1000000);
+}
+
+static void start_connect(tern_channel *ch) {
+  if (ch->closing || ch->conn || ch->connect_fd >= 0 ||
+      tern__timer_armed(&ch->backoff_timer))
+    return;
+  set_state(ch, TERN_CHANNEL_CONNECTING);
+  if (resolve(ch) != 0) {
+    ch->n_addrs = 0;
+    ch->addr_idx = 0;
+  }
+  attempt_next(ch);
+}
+
+/* ---- requests ------------------------------------------------------------ */
+
+int tern__channel_send_request(tern_channel *ch, client_call *cc,
+                               tern__conn *conn) {
+  nghttp2_nv *nv;
+  size_t n = 0, i, cap, nmd = cc->send_md ? tern_metadata_count(cc->send_md)
+                                         : 0;
+  char timeout[16];
+  char **owned;
+  size_t n_owned = 0;
+  int32_t id;
+  const char *path = cc->c.method->path;
+  cap = 8 + nmd;
+  nv = calloc(cap, sizeof(*nv));
+  owned = calloc(nmd + 1, sizeof(*owned));
+  if (!nv || !owned) {
+    free(nv);
+    free(owned);
+    return -1;
+  }
+#define NV(nm, val, vl)                                                        \
+  do {                                                                         \
+    nv[n].name = (uint8_t *)(nm);                                              \
+    nv[n].namelen = strlen(nm);                                                \
+    nv[n].value = (uint8_t *)(val);                                            \
+    nv[n].valuelen = (vl);                                                     \
+    nv[n].flags = NGHTTP2_NV_FLAG_NONE;                                        \
+    n++;                                                                       \
+  } while (0)
+  NV(":method", "POST", 4);
+  NV(":scheme", "http", 4);
+  NV(":path", path, strlen(path));
+  NV(":authority", ch->authority, strlen(ch->authority));
+  NV("te", "trailers", 8);
+  NV("content-type", "application/grpc", 16);
+  NV("user-agent", ch->user_agent, strlen(ch->user_agent));
+  if (cc->c.deadline_ns > 0) {
+    int64_t left = cc->c.deadline_ns - tern__now_ns();
+    size_t tl = tern__timeout_format(left > 0 ? left : 1, timeout);
+    NV("grpc-timeout", timeout, tl);
+  }
+  for (i = 0; i < nmd; i++) {
+    const char *k, *v;
+    size_t vlen, klen;
+    tern_metadata_get_at(cc->send_md, i, &k, &v, &vlen);
+    klen = strlen(k);
+    if (tern__metadata_key_reserved(k, klen))
+      continue;
+    if (tern__metadata_is_bin_key(k, klen)) {
+      char *enc = malloc(tern__base64_encoded_len(vlen) + 1);
+      if (!enc)
+        continue;
+      owned[n_owned++] = enc;
+      NV(k, enc, tern__base64_encode((const uint8_t *)v, vlen, enc));
+    } else {
+      NV(k, v, vlen);
+    }
+  }
+#undef NV
+  id = tern__conn_submit_request(conn, &cc->c, nv, n);
+  for (i = 0; i < n_owned; i++)
+    free(owned[i]);
+  free(owned);
+  free(nv);
+  return id > 0 ? 0 : -1;
+}
+
+void tern__channel_submit(tern_channel *ch, client_call *cc) {
+  if (ch->closing) {
+    tern__client_call_complete(cc, TERN_STATUS_CANCELLED, "channel closed");
+    return;
+  }
+  if (ch->conn) {
+    if (tern__channel_send_request(ch, cc, ch->conn) != 0)
+      tern__client_call_complete(cc, TERN_STATUS_UNAVAILABLE,
+                                 "could not start a stream");
+    return;
+  }
+  if (tern__timer_armed(&ch->backoff_timer) && !cc->wait_for_ready) {
+    tern__client_call_complete(cc, TERN_STATUS_UNAVAILABLE,
+                               "failed to connect to all addresses");
+    return;
+  }
+  enqueue(ch, cc);
+  start_connect(ch);
+}
+
+/* ---- public API ---------------------------------------------------------------- */
+
+int tern_channel_new(tern_channel **channel_out, const char *target,
+                     const tern_channel_options *opts) {
+  tern_channel_options o = TERN_CHANNEL_OPTIONS_INIT;
+  tern_channel *ch;
+  int rv;
+  size_t ualen;
+  if (!channel_out || !target)
+    return TERN_EINVAL;
+  if (opts)
+    o = *opts;
+  ch = calloc(1, sizeof(*ch));
+  if (!ch)
+    return TERN_ENOMEM;
+  rv = tern__target_parse(target, &ch->target);
+  if (rv != TERN_OK) {
+    free(ch);
+    return rv;
+  }
+  ch->authority = strdup(o.authority ? o.authority : ch->target.authority);
+  ualen = (o.user_agent_prefix ? strlen(o.user_agent_prefix) + 1 : 0) + 32;
+  ch->user_agent = malloc(ualen);
+  if (!ch->authority || !ch->user_agent)
+    goto fail;
+  snprintf(ch->user_agent, ualen, "%s%stern-c/%s",
+           o.user_agent_prefix ? o.user_agent_prefix : "",
+           o.user_agent_prefix ? " " : "", TERN_VERSION);
+  ch->max_recv = o.max_receive_message_size ? o.max_receive_message_size
+                                            : DEFAULT_MAX_RECV;
+  ch->min_connect_timeout_ms =
+      o.min_connect_timeout_ms > 0 ? o.min_connect_timeout_ms : 20000;
+  tern__backoff_init(&ch->backoff,
+                     o.initial_backoff_ms > 0 ? o.initial_backoff_ms : 1000,
+                     o.max_backoff_ms > 0 ? o.max_backoff_ms : 120000,
+                     (uint64_t)tern__now_ns() ^ (uint64_t)(uintptr_t)ch);
+  ch->connect_fd = -1;
+  ch->refs = 1;
+  ch->state = TERN_CHANNEL_IDLE;
+  tern__timer_init(&ch->connect_timer, connect_timeout, ch);
+  tern__timer_init(&ch->backoff_timer, backoff_fired, ch);
+  if (pthread_mutex_init(&ch->mu, NULL) != 0)
+    goto fail;
+  if (tern__loop_new(&ch->loop) != TERN_OK)
+    goto fail_mu;
+  if (tern__loop_start_thread(ch->loop) != TERN_OK)
+    goto fail_loop;
+  *channel_out = ch;
+  return TERN_OK;
+fail_loop:
+  tern__loop_free(ch->loop);
+fail_mu:
+  pthread_mutex_destroy(&ch->mu);
+fail:
+  tern__target_free(&ch->target);
+  free(ch->authority);
+  free(ch->user_agent);
+  free(ch);
+  return TERN_ENOMEM;
+}
+
+static void connect_task(void *arg) {
+  tern_channel *ch = arg;
+  start_connect(ch);
+  tern__channel_unref(ch);
+}
+
+int tern_channel_connect(tern_channel *ch) {
+  int rv;
+  if (!ch)
+    return TERN_EINVAL;
+  tern__channel_ref(ch);
+  rv = tern__loop_post_fn(ch->loop, connect_task, ch);
+  if (rv != TERN_OK)
+    tern__channel_unref(ch);
+  return rv;
+}
+
+tern_connectivity_state tern_channel_state(tern_channel *ch) {
+  tern_connectivity_state st;
+  pthread_mutex_lock(&ch->mu);
+  st = ch->state;
+  pthread_mutex_unlock(&ch->mu);
+  return st;
+}
+
+typedef struct close_req {
+  tern_channel *ch;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int done;
+} close_req;
+
+static void close_task(void *arg) {
+  close_req *r = arg;
+  tern_channel *ch = r->ch;
+  client_call *cc, *next;
+  ch->closing = 1;
+  tern__timer_stop(ch->loop, &ch->backoff_timer);
+  tern__timer_stop(ch->loop, &ch->connect_timer);
+  if (ch->connect_fd >= 0) {
+    tern__io_stop(ch->loop, &ch->connect_io);
+    close(ch->connect_fd);
+    ch->connect_fd = -1;
+  }
+  fail_pending(ch, 1, "channel closed");
+  /* Calls on streams end CANCELLED before their connection goes. */
+  for (cc = ch->active; cc; cc = next) {
+    next = cc->act_next;
+    tern__client_call_complete(cc, TERN_STATUS_CANCELLED, "channel closed");
+  }
+  while (ch->conns)
+    tern__conn_close(ch->conns);
+  set_state(ch, TERN_CHANNEL_SHUTDOWN);
+  pthread_mutex_lock(&r->mu);
+  r->done = 1;
+  pthread_cond_signal(&r->cv);
+  pthread_mutex_unlock(&r->mu);
+}
+
+void tern_channel_free(tern_channel *ch) {
+  close_req r;
+  if (!ch)
+    return;
+  r.ch = ch;
+  r.done = 0;
+  pthread_mutex_init(&r.mu, NULL);
+  pthread_cond_init(&r.cv, NULL);
+  if (tern__loop_post_fn(ch->loop, close_task, &r) == TERN_OK) {
+    pthread_mutex_lock(&r.mu);
+    while (!r.done)
+      pthread_cond_wait(&r.cv, &r.mu);
+    pthread_mutex_unlock(&r.mu);
+  }
+  pthread_cond_destroy(&r.cv);
+  pthread_mutex_destroy(&r.mu);
+  tern__loop_stop(ch->loop);
+  tern__loop_join(ch->loop);
+  tern__channel_unref(ch);
+}

@@ -1,1 +1,576 @@
-/* placeholder */ typedef int tern__placeholder_client_call;
+/* Client calls: the streaming call API, unary calls (blocking, callback,
+ * future) built on it, and the client's side of the call hooks. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "channel/channel_int.h"
+
+struct tern_future {
+  client_call *cc;
+  int unary; /* the future owns the call */
+  int taken;
+};
+
+static client_call *CC(struct tern_call *c) { return (client_call *)c; }
+
+/* ---- completion (loop thread) ---------------------------------------------- */
+
+static void take_status_from_response(client_call *cc, tern_status_code *code,
+                                      const char **msg) {
+  struct tern_call *c = &cc->c;
+  if (c->grpc_status >= 0) {
+    *code = (tern_status_code)c->grpc_status;
+    *msg = c->grpc_message;
+  } else if (c->http_status != 200) {
+    *code = tern__status_from_http(c->http_status);
+    *msg = "received a non-gRPC HTTP response";
+  } else {
+    *code = TERN_STATUS_UNKNOWN;
+    *msg = "the server ended the stream without grpc-status";
+  }
+}
+
+static void unlink_active(client_call *cc) {
+  tern_channel *ch = cc->channel;
+  if (cc->act_prev)
+    cc->act_prev->act_next = cc->act_next;
+  else if (ch->active == cc)
+    ch->active = cc->act_next;
+  if (cc->act_next)
+    cc->act_next->act_prev = cc->act_prev;
+  cc->act_next = cc->act_prev = NULL;
+}
+
+static void fill_md_out(client_call *cc) {
+  /* Caller holds mu. Once per call. */
+  if (cc->md_delivered)
+    return;
+  cc->md_delivered = 1;
+  if (cc->headers_out && cc->c.in_md)
+    tern__metadata_append(cc->headers_out, cc->c.in_md);
+  if (cc->trailers_out && cc->c.trailers)
+    tern__metadata_append(cc->trailers_out, cc->c.trailers);
+}
+
+void tern__client_call_complete(client_call *cc, tern_status_code code,
+                                const char *msg) {
+  struct tern_call *c = &cc->c;
+  tern_unary_cb cb;
+  if (cc->delivered)
+    return;
+  cc->delivered = 1;
+  tern__timer_stop(c->loop, &c->deadline_timer);
+  tern__channel_unqueue(cc->channel, cc);
+  unlink_active(cc);
+  pthread_mutex_lock(&c->mu);
+  if (!c->done) {
+    c->done = 1;
+    c->code = code;
+    free(c->message);
+    c->message = msg ? strdup(msg) : NULL;
+  }
+  pthread_cond_broadcast(&c->cv);
+  cb = cc->cb;
+  if (cb)
+    fill_md_out(cc);
+  pthread_mutex_unlock(&c->mu);
+  /* The stream may still be open (status came before our half-close, or
+   * the call was cancelled): reset it so both ends let go. */
+  if (c->conn)
+    tern__call_reset(c, c->code == TERN_STATUS_OK ? NGHTTP2_NO_ERROR
+                                                   : NGHTTP2_CANCEL);
+  if (cb) {
+    tern_status st;
+    void *resp = NULL;
+    tern__msg *m = NULL;
+    st.code = c->code;
+    st.message = c->message;
+    if (st.code == TERN_STATUS_OK) {
+      if (tern__call_take_in(c, &m, 0) == 1 &&
+          c->method->codec->decode(c->method->response_type, m->data, m->len,
+                                   &resp) == 0) {
+      } else {
+        st.code = TERN_STATUS_INTERNAL;
+        st.message = m ? "failed to parse the response"
+                       : "the server sent no response message";
+        resp = NULL;
+      }
+      free(m);
+    }
+    cb(&st, resp, cc->cb_data);
+    tern__call_unref(c); /* the async call's own reference */
+  }
+  tern__call_unref(c); /* the in-flight reference taken at start */
+}
+
+/* ---- hooks ------------------------------------------------------------------- */
+
+static void cc_deadline(tern__timer *t) {
+  client_call *cc = t->data;
+  tern__call_reset(&cc->c, NGHTTP2_CANCEL);
+  tern__client_call_complete(cc, TERN_STATUS_DEADLINE_EXCEEDED,
+                             "deadline exceeded");
+}
+
+static void cc_on_half_close(struct tern_call *c) {
+  client_call *cc = CC(c);
+  tern_status_code code;
+  const char *msg;
+  pthread_mutex_lock(&c->mu);
+  take_status_from_response(cc, &code, &msg);
+  pthread_mutex_unlock(&c->mu);
+  tern__client_call_complete(cc, code, msg);
+}
+
+static void cc_on_stream_closed(struct tern_call *c, uint32_t error) {
+  client_call *cc = CC(c);
+  tern_status_code code;
+  const char *msg;
+  if (error == TERN__CONN_LOST) {
+    code = TERN_STATUS_UNAVAILABLE;
+    msg = "connection lost";
+  } else if (error == NGHTTP2_NO_ERROR) {
+    pthread_mutex_lock(&c->mu);
+    take_status_from_response(cc, &code, &msg);
+    pthread_mutex_unlock(&c->mu);
+  } else {
+    code = tern__status_from_h2_error(error);
+    msg = error == NGHTTP2_REFUSED_STREAM ? "stream refused by the server"
+                                          : "stream reset by the server";
+  }
+  tern__client_call_complete(cc, code, msg);
+}
+
+static void cc_destroy(struct tern_call *c) {
+  client_call *cc = CC(c);
+  tern_channel *ch = cc->channel;
+  tern_metadata_free(cc->send_md);
+  tern__call_cleanup(c);
+  free(cc);
+  tern__channel_unref(ch);
+}
+
+static void cc_on_kick(struct tern_call *c) {
+  client_call *cc = CC(c);
+  int cancel;
+  pthread_mutex_lock(&c->mu);
+  cancel = c->cancel_requested;
+  pthread_mutex_unlock(&c->mu);
+  if (!cc->started) {
+    cc->started = 1;
+    if (cancel) {
+      tern__client_call_complete(cc, TERN_STATUS_CANCELLED,
+                                 "cancelled by the client");
+      return;
+    }
+    cc->act_next = cc->channel->active;
+    if (cc->act_next)
+      cc->act_next->act_prev = cc;
+    cc->channel->active = cc;
+    if (c->deadline_ns > 0) {
+      c->deadline_timer.cb = cc_deadline;
+      c->deadline_timer.data = cc;
+      tern__timer_start(c->loop, &c->deadline_timer, c->deadline_ns);
+    }
+    tern__channel_submit(cc->channel, cc);
+    return;
+  }
+  if (cancel && !cc->delivered) {
+    tern__call_reset(c, NGHTTP2_CANCEL);
+    tern__client_call_complete(cc, TERN_STATUS_CANCELLED,
+                               "cancelled by the client");
+    return;
+  }
+  tern__call_kick_now(c);
+}
+
+static const tern__call_hooks client_call_hooks = {
+    NULL, NULL, cc_on_half_close, cc_on_stream_closed, cc_destroy,
+    cc_on_kick};
+
+/* ---- streaming API --------------------------------------------------------- */
+
+static int call_new(tern_channel *ch, const tern_method *method,
+                    const tern_call_options *opts, client_call **out) {
+  client_call *cc;
+  if (!ch || !method || !out)
+    return TERN_EINVAL;
+  cc = calloc(1, sizeof(*cc));
+  if (!cc)
+    return TERN_ENOMEM;
+  if (tern__call_init(&cc->c, 1, method, &client_call_hooks, ch->loop,
+                      ch->max_recv) != TERN_OK) {
+    free(cc);
+    return TERN_ENOMEM;
+  }
+  cc->channel = ch;
+  if (opts) {
+    if (opts->metadata) {
+      if (tern_metadata_new(&cc->send_md) != TERN_OK ||
+          tern__metadata_append(cc->send_md, opts->metadata) != TERN_OK) {
+        tern_metadata_free(cc->send_md);
+        tern__call_cleanup(&cc->c);
+        free(cc);
+        return TERN_ENOMEM;
+      }
+    }
+    cc->headers_out = opts->headers_out;
+    cc->trailers_out = opts->trailers_out;
+    cc->wait_for_ready = opts->wait_for_ready;
+    if (opts->timeout_ms > 0)
+      cc->c.deadline_ns = tern__now_ns() + opts->timeout_ms * 1000000;
+  }
+  tern__channel_ref(ch);
+  *out = cc;
+  return TERN_OK;
+}
+
+/* Hands the call to the loop. Refs after this: the caller's and the
+ * in-flight one (dropped at completion). */
+static void call_go(client_call *cc) {
+  tern__call_ref(&cc->c);
+  tern__call_wake(&cc->c);
+}
+
+int tern_call_start(tern_channel *ch, const tern_method *method,
+                    const tern_call_options *opts, tern_call **call_out) {
+  client_call *cc;
+  int rv = call_new(ch, method, opts, &cc);
+  if (rv != TERN_OK)
+    return rv;
+  call_go(cc);
+  *call_out = &cc->c;
+  return TERN_OK;
+}
+
+int tern_call_write(tern_call *call, const void *msg) {
+  tern__msg *m;
+  int rv;
+  if (!call || !msg)
+    return TERN_EINVAL;
+  rv = tern__call_encode(call->method, call->method->request_type, msg, &m);
+  if (rv != TERN_OK)
+    return rv;
+  rv = tern__call_queue_out(call, m, 0);
+  if (rv == TERN_OK)
+    tern__call_wake(call);
+  return rv;
+}
+
+int tern_call_close_send(tern_call *call) {
+  int wake;
+  if (!call)
+    return TERN_EINVAL;
+  pthread_mutex_lock(&call->mu);
+  wake = !call->out_closed && !call->done;
+  call->out_closed = 1;
+  pthread_mutex_unlock(&call->mu);
+  if (wake)
+    tern__call_wake(call);
+  return TERN_OK;
+}
+
+int tern_call_read(tern_call *call, void **msg_out) {
+  tern__msg *m;
+  int rv;
+  if (!call || !msg_out)
+    return TERN_EINVAL;
+  *msg_out = NULL;
+  rv = tern__call_take_in(call, &m, 1);
+  if (rv == TERN_ECLOSED)
+    return 0; /* ended: tern_call_finish tells how */
+  if (rv != 1)
+    return rv;
+  rv = call->method->codec->decode(call->method->response_type, m->data,
+                                   m->len, msg_out);
+  free(m);
+  if (rv != 0) {
+    int wake;
+    *msg_out = NULL;
+    pthread_mutex_lock(&call->mu);
+    wake = !call->done;
+    if (!call->done) {
+      call->done = 1;
+      call->code = TERN_STATUS_INTERNAL;
+      free(call->message);
+      call->message = strdup("failed to parse a response message");
+      call->cancel_requested = 1;
+    }
+    pthread_cond_broadcast(&call->cv);
+    pthread_mutex_unlock(&call->mu);
+    if (wake)
+      tern__call_wake(call);
+    return TERN_EPROTO;
+  }
+  return 1;
+}
+
+static tern_status_code wait_done(tern_call *call, tern_status *status_out) {
+  tern_status_code code;
+  pthread_mutex_lock(&call->mu);
+  while (!call->done)
+    pthread_cond_wait(&call->cv, &call->mu);
+  code = call->code;
+  fill_md_out(CC(call));
+  if (status_out) {
+    free(status_out->message);
+    status_out->code = code;
+    status_out->message = call->message ? strdup(call->message) : NULL;
+  }
+  pthread_mutex_unlock(&call->mu);
+  return code;
+}
+
+tern_status_code tern_call_finish(tern_call *call, tern_status *status_out) {
+  if (!call)
+    return TERN_STATUS_INVALID_ARGUMENT;
+  return wait_done(call, status_out);
+}
+
+static tern_status_code take_single_response(tern_call *call,
+                                             tern_status_code code,
+                                             void **response_out,
+                                             tern_status *status_out) {
+  tern__msg *m = NULL;
+  if (code != TERN_STATUS_OK)
+    return code;
+  if (tern__call_take_in(call, &m, 0) != 1) {
+    if (status_out)
+      tern__status_set(status_out, TERN_STATUS_INTERNAL,
+                       "the server sent no response message");
+    return TERN_STATUS_INTERNAL;
+  }
+  if (call->method->codec->decode(call->method->response_type, m->data,
+                                  m->len, response_out) != 0) {
+    free(m);
+    *response_out = NULL;
+    if (status_out)
+      tern__status_set(status_out, TERN_STATUS_INTERNAL,
+                       "failed to parse the response");
+    return TERN_STATUS_INTERNAL;
+  }
+  free(m);
+  return TERN_STATUS_OK;
+}
+
+tern_status_code tern_call_close_and_recv(tern_call *call, void **response_out,
+                                          tern_status *status_out) {
+  tern_status_code code;
+  if (!call || !response_out)
+    return TERN_STATUS_INVALID_ARGUMENT;
+  *response_out = NULL;
+  tern_call_close_send(call);
+  code = wait_done(call, status_out);
+  return take_single_response(call, code, response_out, status_out);
+}
+
+const tern_metadata *tern_call_headers(tern_call *call) {
+  pthread_mutex_lock(&call->mu);
+  while (!call->headers_in && !call->done)
+    pthread_cond_wait(&call->cv, &call->mu);
+  pthread_mutex_unlock(&call->mu);
+  return call->in_md;
+}
+
+void tern_call_cancel(tern_call *call) {
+  int wake;
+  if (!call)
+    return;
+  pthread_mutex_lock(&call->mu);
+  wake = !call->done && !call->cancel_requested;
+  call->cancel_requested = 1;
+  pthread_mutex_unlock(&call->mu);
+  if (wake)
+    tern__call_wake(call);
+}
+
+void tern_call_free(tern_call *call) {
+  if (!call)
+    return;
+  tern_call_cancel(call);
+  tern__call_unref(call);
+}
+
+/* ---- unary ----------------------------------------------------------------- */
+
+static tern_status_code local_failure(int rv, tern_status *status_out) {
+  tern_status_code code = rv == TERN_ENOMEM ? TERN_STATUS_RESOURCE_EXHAUSTED
+                          : rv == TERN_EINVAL ? TERN_STATUS_INVALID_ARGUMENT
+                                              : TERN_STATUS_INTERNAL;
+  if (status_out)
+    tern__status_set(status_out, code, "%s", tern_strerror(rv));
+  return code;
+}
+
+/* Creates a call with its one request queued and half-closed. */
+static int unary_prepare(tern_channel *ch, const tern_method *method,
+                         const void *request, const tern_call_options *opts,
+                         client_call **out) {
+  client_call *cc;
+  tern__msg *m;
+  int rv;
+  if (!request)
+    return TERN_EINVAL;
+  rv = call_new(ch, method, opts, &cc);
+  if (rv != TERN_OK)
+    return rv;
+  rv = tern__call_encode(method, method->request_type, request, &m);
+  if (rv != TERN_OK) {
+    tern__call_unref(&cc->c);
+    return rv;
+  }
+  /* Not started yet: nobody else sees the queue. */
+  cc->c.out_head = cc->c.out_tail = m;
+  cc->c.out_bytes = m->len;
+  cc->c.out_closed = 1;
+  *out = cc;
+  return TERN_OK;
+}
+
+tern_status_code tern_unary_call(tern_channel *ch, const tern_method *method,
+                                 const void *request, void **response_out,
+                                 const tern_call_options *opts,
+                                 tern_status *status_out) {
+  client_call *cc;
+  tern_status_code code;
+  int rv;
+  if (!response_out)
+    return local_failure(TERN_EINVAL, status_out);
+  *response_out = NULL;
+  rv = unary_prepare(ch, method, request, opts, &cc);
+  if (rv != TERN_OK)
+    return local_failure(rv, status_out);
+  call_go(cc);
+  code = wait_done(&cc->c, status_out);
+  code = take_single_response(&cc->c, code, response_out, status_out);
+  tern__call_unref(&cc->c);
+  return code;
+}
+
+int tern_unary_call_async(tern_channel *ch, const tern_method *method,
+                          const void *request, const tern_call_options *opts,
+                          tern_unary_cb cb, void *user_data) {
+  client_call *cc;
+  int rv;
+  if (!cb)
+    return TERN_EINVAL;
+  rv = unary_prepare(ch, method, request, opts, &cc);
+  if (rv != TERN_OK)
+    return rv;
+  cc->cb = cb;
+  cc->cb_data = user_data;
+  /* The caller's reference becomes the callback's: dropped after cb. */
+  call_go(cc);
+  return TERN_OK;
+}
+
+/* ---- futures ---------------------------------------------------------------- */
+
+int tern_unary_call_future(tern_channel *ch, const tern_method *method,
+                           const void *request, const tern_call_options *opts,
+                           tern_future **future_out) {
+  client_call *cc;
+  tern_future *f;
+  int rv;
+  if (!future_out)
+    return TERN_EINVAL;
+  f = calloc(1, sizeof(*f));
+  if (!f)
+    return TERN_ENOMEM;
+  rv = unary_prepare(ch, method, request, opts, &cc);
+  if (rv != TERN_OK) {
+    free(f);
+    return rv;
+  }
+  f->cc = cc;
+  f->unary = 1;
+  call_go(cc);
+  *future_out = f;
+  return TERN_OK;
+}
+
+int tern_call_close_and_recv_future(tern_call *call,
+                                    tern_future **future_out) {
+  tern_future *f;
+  if (!call || !future_out)
+    return TERN_EINVAL;
+  f = calloc(1, sizeof(*f));
+  if (!f)
+    return TERN_ENOMEM;
+  tern_call_close_send(call);
+  f->cc = CC(call);
+  tern__call_ref(call); /* the future's */
+  *future_out = f;
+  return TERN_OK;
+}
+
+int tern_future_wait(tern_future *f, int64_t timeout_ms) {
+  struct tern_call *c;
+  int rv = TERN_OK;
+  if (!f)
+    return TERN_EINVAL;
+  c = &f->cc->c;
+  pthread_mutex_lock(&c->mu);
+  if (timeout_ms < 0) {
+    while (!c->done)
+      pthread_cond_wait(&c->cv, &c->mu);
+  } else {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += timeout_ms / 1000;
+    ts.tv_nsec += (timeout_ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000;
+    }
+    while (!c->done)
+      if (pthread_cond_timedwait(&c->cv, &c->mu, &ts) != 0)
+        break;
+    if (!c->done)
+      rv = TERN_ETIMEDOUT;
+  }
+  pthread_mutex_unlock(&c->mu);
+  return rv;
+}
+
+int tern_future_done(tern_future *f) {
+  int d;
+  if (!f)
+    return 0;
+  pthread_mutex_lock(&f->cc->c.mu);
+  d = f->cc->c.done;
+  pthread_mutex_unlock(&f->cc->c.mu);
+  return d;
+}
+
+tern_status_code tern_future_result(tern_future *f, void **response_out,
+                                    tern_status *status_out) {
+  tern_status_code code;
+  if (!f || !response_out)
+    return TERN_STATUS_INVALID_ARGUMENT;
+  *response_out = NULL;
+  if (f->taken) {
+    if (status_out)
+      tern__status_set(status_out, TERN_STATUS_FAILED_PRECONDITION,
+                       "the future's result was already taken");
+    return TERN_STATUS_FAILED_PRECONDITION;
+  }
+  f->taken = 1;
+  code = wait_done(&f->cc->c, status_out);
+  return take_single_response(&f->cc->c, code, response_out, status_out);
+}
+
+void tern_future_cancel(tern_future *f) {
+  if (f)
+    tern_call_cancel(&f->cc->c);
+}
+
+void tern_future_free(tern_future *f) {
+  if (!f)
+    return;
+  if (f->unary)
+    tern_call_cancel(&f->cc->c);
+  tern__call_unref(&f->cc->c);
+  free(f);
+}

@@ -1,1 +1,1001 @@
-/* placeholder */ typedef int tern__placeholder_server;
+/* The server: listeners, the method table, dispatch of calls to handlers
+ * (worker pool or inline on the I/O thread), graceful shutdown. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "transport/transport_int.h"
+
+#define DEFAULT_WORKERS 10
+#define DEFAULT_MAX_RECV (4 * 1024 * 1024)
+#define DEFAULT_MAX_STREAMS 100
+#define SERVER_WINDOW (1024 * 1024)
+#define MAX_HEADER_LIST (16 * 1024)
+
+typedef struct entry {
+  const tern_method *method;
+  const void *handlers;
+  void *user_data;
+  unsigned flags;
+} entry;
+
+typedef struct listener {
+  tern__io io;
+  struct tern_server *server;
+} listener;
+
+typedef struct srv_loop {
+  tern__loop *loop;
+  struct tern_server *server;
+  tern__conn *conns; /* loop thread only */
+} srv_loop;
+
+typedef struct arena_block {
+  struct arena_block *next;
+  /* the union keeps what follows aligned for any field type */
+  union {
+    long double ld;
+    void *p;
+    long long ll;
+  } data[];
+} arena_block;
+
+enum { S_NEW, S_RUNNING, S_SHUTTING, S_DONE };
+
+struct tern_server {
+  tern_server_options opts;
+  /* method table: open addressing on the :path */
+  entry *entries;
+  size_t n_entries;
+  size_t *table; /* indexes + 1; 0 = empty */
+  size_t table_cap;
+  const tern_service **services;
+  size_t n_services;
+
+  listener *listeners;
+  size_t n_listeners;
+  srv_loop *loops;
+  int n_loops;
+  unsigned next_loop; /* loop 0 thread only */
+
+  pthread_t *workers;
+  int n_workers;
+  struct tern_server_call *wq_head, *wq_tail;
+  int wq_stop;
+
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int state;
+  size_t n_calls;
+  size_t n_conns;
+};
+
+struct tern_server_call {
+  struct tern_call c; /* first: hooks get a tern_call * */
+  struct tern_server *server;
+  const entry *entry;
+  struct tern_server_call *wq_next;
+  arena_block *arena;
+  int dispatched;
+  int handler_done;
+};
+
+static tern_server_call *SC(struct tern_call *c) {
+  return (tern_server_call *)c;
+}
+
+/* ---- method table --------------------------------------------------------- */
+
+static uint64_t hash_path(const char *s) {
+  uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+  for (; *s; s++)
+    h = (h ^ (uint8_t)*s) * 1099511628211ULL;
+  return h;
+}
+
+static int build_table(tern_server *s) {
+  size_t cap = 16, i;
+  while (cap < s->n_entries * 2)
+    cap *= 2;
+  s->table = calloc(cap, sizeof(*s->table));
+  if (!s->table)
+    return TERN_ENOMEM;
+  s->table_cap = cap;
+  for (i = 0; i < s->n_entries; i++) {
+    size_t j = hash_path(s->entries[i].method->path) & (cap - 1);
+    while (s->table[j])
+      j = (j + 1) & (cap - 1);
+    s->table[j] = i + 1;
+  }
+  return TERN_OK;
+}
+
+static const entry *find_method(const tern_server *s, const char *path) {
+  size_t j;
+  if (!s->table)
+    return NULL;
+  j = hash_path(path) & (s->table_cap - 1);
+  while (s->table[j]) {
+    const entry *e = &s->entries[s->table[j] - 1];
+    if (strcmp(e->method->path, path) == 0)
+      return e;
+    j = (j + 1) & (s->table_cap - 1);
+  }
+  return NULL;
+}
+
+/* ---- handlers ------------------------------------------------------------------- */
+
+static void finish_handler(tern_server_call *sc, tern_status_code code) {
+  struct tern_call *c = &sc->c;
+  pthread_mutex_lock(&c->mu);
+  sc->handler_done = 1;
+  if (!c->out_closed) {
+    c->out_closed = 1;
+    c->code = code;
+    if (code == TERN_STATUS_OK) {
+      free(c->message);
+      c->message = NULL;
+    }
+  }
+  pthread_mutex_unlock(&c->mu);
+  tern__call_wake(c);
+}
+
+static void run_handler(tern_server_call *sc) {
+  struct tern_call *c = &sc->c;
+  const entry *e = sc->entry;
+  const tern_method *m = e->method;
+  const tern_codec *codec = m->codec;
+  void *request = NULL, *response = NULL;
+  tern_status_code code;
+  tern__msg *msg = NULL;
+
+  if (m->kind == TERN_METHOD_UNARY || m->kind == TERN_METHOD_SERVER_STREAMING) {
+    if (tern__call_take_in(c, &msg, 0) != 1) {
+      finish_handler(sc, TERN_STATUS_CANCELLED);
+      return;
+    }
+    if (codec->decode(m->request_type, msg->data, msg->len, &request) != 0) {
+      free(msg);
+      tern_server_call_set_message(sc, "failed to parse the request");
+      finish_handler(sc, TERN_STATUS_INTERNAL);
+      return;
+    }
+    free(msg);
+  }
+  if (m->kind == TERN_METHOD_UNARY || m->kind == TERN_METHOD_CLIENT_STREAMING) {
+    response = tern_server_call_alloc(sc, codec->message_size(m->response_type));
+    if (!response) {
+      codec->free_message(m->request_type, request);
+      finish_handler(sc, TERN_STATUS_RESOURCE_EXHAUSTED);
+      return;
+    }
+    codec->init_message(m->response_type, response);
+  }
+  code = m->invoke(e->handlers, sc, request, response, e->user_data);
+  if (request)
+    codec->free_message(m->request_type, request);
+  if (code == TERN_STATUS_OK && response) {
+    tern__msg *out;
+    int rv = tern__call_encode(m, m->response_type, response, &out);
+    if (rv == TERN_OK)
+      rv = tern__call_queue_out(c, out, 1);
+    if (rv == TERN_ENOMEM || rv == TERN_EINVAL) {
+      tern_server_call_set_message(sc, "failed to encode the response");
+      code = TERN_STATUS_INTERNAL;
+    }
+  }
+  finish_handler(sc, code);
+}
+
+static void *worker_main(void *arg) {
+  tern_server *s = arg;
+  for (;;) {
+    tern_server_call *sc;
+    pthread_mutex_lock(&s->mu);
+    while (!s->wq_head && !s->wq_stop)
+      pthread_cond_wait(&s->cv, &s->mu);
+    sc = s->wq_head;
+    if (!sc) {
+      pthread_mutex_unlock(&s->mu);
+      return NULL;
+    }
+    s->wq_head = sc->wq_next;
+    if (!s->wq_head)
+      s->wq_tail = NULL;
+    pthread_mutex_unlock(&s->mu);
+    run_handler(sc);
+    tern__call_unref(&sc->c);
+  }
+}
+
+static void dispatch(tern_server_call *sc) {
+  tern_server *s = sc->server;
+  sc->dispatched = 1;
+  if (sc->entry->flags & TERN_REGISTER_INLINE) {
+    run_handler(sc);
+    return;
+  }
+  tern__call_ref(&sc->c); /* the worker's */
+  pthread_mutex_lock(&s->mu);
+  sc->wq_next = NULL;
+  if (s->wq_tail)
+    s->wq_tail->wq_next = sc;
+  else
+    s->wq_head = sc;
+  s->wq_tail = sc;
+  /* Broadcast: the same condition variable serves shutdown waiters. */
+  pthread_cond_broadcast(&s->cv);
+  pthread_mutex_unlock(&s->mu);
+}
+
+/* ---- call hooks (loop thread) --------------------------------------------- */
+
+static void respond_http_error(struct tern_call *c, const char *status) {
+  nghttp2_nv nv[1];
+  nv[0].name = (uint8_t *)":status";
+  nv[0].namelen = 7;
+  nv[0].value = (uint8_t *)status;
+  nv[0].valuelen = strlen(status);
+  nv[0].flags = NGHTTP2_NV_FLAG_NONE;
+  pthread_mutex_lock(&c->mu);
+  c->aborted = 1;
+  c->out_closed = 1;
+  pthread_mutex_unlock(&c->mu);
+  c->submitted = 1;
+  c->out_eof_sent = 1;
+  nghttp2_submit_response(c->conn->session, c->stream_id, nv, 1, NULL);
+  tern__conn_schedule_flush(c->conn);
+}
+
+static void deadline_cb(tern__timer *t) {
+  struct tern_call *c = t->data;
+  tern__call_fail(c, TERN_STATUS_DEADLINE_EXCEEDED, "deadline exceeded");
+}
+
+static void sc_on_headers(struct tern_call *c) {
+  tern_server_call *sc = SC(c);
+  tern_server *s = sc->server;
+  const entry *e;
+  if (c->bad_method) {
+    respond_http_error(c, "405");
+    return;
+  }
+  if (c->bad_content_type) {
+    respond_http_error(c, "415");
+    return;
+  }
+  e = c->path ? find_method(s, c->path) : NULL;
+  if (!e) {
+    char buf[256];
+    const char *path = c->path ? c->path : "";
+    const char *slash = path[0] == '/' ? strchr(path + 1, '/') : NULL;
+    size_t i, svc_len = slash ? (size_t)(slash - path - 1) : 0;
+    int known_service = 0;
+    for (i = 0; i < s->n_services && slash; i++)
+      if (strlen(s->services[i]->name) == svc_len &&
+          memcmp(s->services[i]->name, path + 1, svc_len) == 0)
+        known_service = 1;
+    if (known_service)
+      snprintf(buf, sizeof(buf), "unknown method %s for service %.*s",
+               slash + 1, (int)svc_len, path + 1);
+    else
+      snprintf(buf, sizeof(buf), "unknown service %.*s",
+               (int)(slash ? svc_len : strlen(path)),
+               path + (path[0] == '/'));
+    tern__call_fail(c, TERN_STATUS_UNIMPLEMENTED, buf);
+    return;
+  }
+  sc->entry = e;
+  c->method = e->method;
+  if (c->timeout_ns >= 0) {
+    c->deadline_ns = tern__now_ns() + c->timeout_ns;
+    if (c->deadline_ns < 0)
+      c->deadline_ns = INT64_MAX;
+    c->deadline_timer.cb = deadline_cb;
+    tern__timer_start(c->loop, &c->deadline_timer, c->deadline_ns);
+  }
+  if (e->method->kind == TERN_METHOD_CLIENT_STREAMING ||
+      e->method->kind == TERN_METHOD_BIDI_STREAMING)
+    dispatch(sc);
+}
+
+static void sc_on_message(struct tern_call *c) {
+  tern_server_call *sc = SC(c);
+  if (!sc->entry || sc->dispatched)
+    return;
+  if (c->in_count > 1)
+    tern__call_fail(c, TERN_STATUS_INTERNAL,
+                    "more than one request message for a unary request");
+}
+
+static void sc_on_half_close(struct tern_call *c) {
+  tern_server_call *sc = SC(c);
+  if (!sc->entry || sc->dispatched || c->aborted)
+    return;
+  if (c->in_count != 1) {
+    tern__call_fail(c, TERN_STATUS_INTERNAL,
+                    c->in_count == 0 ? "missing request message"
+                                     : "more than one request message");
+    return;
+  }
+  dispatch(sc);
+}
+
+static void sc_on_stream_closed(struct tern_call *c, uint32_t error) {
+  (void)error;
+  pthread_mutex_lock(&c->mu);
+  c->done = 1;
+  pthread_cond_broadcast(&c->cv);
+  pthread_mutex_unlock(&c->mu);
+}
+
+static void sc_destroy(struct tern_call *c) {
+  tern_server_call *sc = SC(c);
+  tern_server *s = sc->server;
+  arena_block *b = sc->arena;
+  while (b) {
+    arena_block *next = b->next;
+    free(b);
+    b = next;
+  }
+  tern__call_cleanup(c);
+  free(sc);
+  pthread_mutex_lock(&s->mu);
+  s->n_calls--;
+  pthread_cond_broadcast(&s->cv);
+  pthread_mutex_unlock(&s->mu);
+}
+
+static const tern__call_hooks server_call_hooks = {
+    sc_on_headers, sc_on_message, sc_on_half_close, sc_on_stream_closed,
+    sc_destroy,    NULL};
+
+/* ---- connections ---------------------------------------------------------- */
+
+static struct tern_call *on_new_stream(tern__conn *conn, int32_t id) {
+  srv_loop *sl = conn->owner;
+  tern_server *s = sl->server;
+  tern_server_call *sc = calloc(1, sizeof(*sc));
+  (void)id;
+  if (!sc)
+    return NULL;
+  if (tern__call_init(&sc->c, 0, NULL, &server_call_hooks, sl->loop,
+                      s->opts.max_receive_message_size) != TERN_OK) {
+    free(sc);
+    return NULL;
+  }
+  sc->server = s;
+  pthread_mutex_lock(&s->mu);
+  s->n_calls++;
+  pthread_mutex_unlock(&s->mu);
+  return &sc->c;
+}
+
+static void on_conn_closed(tern__conn *conn) {
+  srv_loop *sl = conn->owner;
+  tern_server *s = sl->server;
+  if (conn->owner_prev)
+    conn->owner_prev->owner_next = conn->owner_next;
+  else
+    sl->conns = conn->owner_next;
+  if (conn->owner_next)
+    conn->owner_next->owner_prev = conn->owner_prev;
+  pthread_mutex_lock(&s->mu);
+  s->n_conns--;
+  pthread_cond_broadcast(&s->cv);
+  pthread_mutex_unlock(&s->mu);
+}
+
+static const tern__conn_ops server_conn_ops = {on_new_stream, NULL,
+                                               on_conn_closed};
+
+static void add_conn(srv_loop *sl, int fd) {
+  tern_server *s = sl->server;
+  tern__conn_config cfg;
+  tern__conn *conn;
+  int shutting;
+  pthread_mutex_lock(&s->mu);
+  shutting = s->state != S_RUNNING;
+  if (!shutting)
+    s->n_conns++;
+  pthread_mutex_unlock(&s->mu);
+  if (shutting) {
+    close(fd);
+    return;
+  }
+  cfg.max_concurrent_streams = s->opts.max_concurrent_streams;
+  cfg.initial_window = SERVER_WINDOW;
+  cfg.max_header_list = MAX_HEADER_LIST;
+  if (tern__conn_new(&conn, sl->loop, fd, 0, &cfg, &server_conn_ops, sl) !=
+      TERN_OK) {
+    close(fd);
+    pthread_mutex_lock(&s->mu);
+    s->n_conns--;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    return;
+  }
+  conn->owner_prev = NULL;
+  conn->owner_next = sl->conns;
+  if (sl->conns)
+    sl->conns->owner_prev = conn;
+  sl->conns = conn;
+}
+
+typedef struct handoff {
+  srv_loop *sl;
+  int fd;
+} handoff;
+
+static void handoff_run(void *arg) {
+  handoff *h = arg;
+  add_conn(h->sl, h->fd);
+  free(h);
+}
+
+static void on_accept(tern__io *io, unsigned events) {
+  listener *l = io->data;
+  tern_server *s = l->server;
+  int i;
+  (void)events;
+  for (i = 0; i < 64; i++) {
+    int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int one = 1;
+    srv_loop *sl;
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED)
+        continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK)
+        TERN__WARN("accept: %s", strerror(errno));
+      return;
+    }
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    sl = &s->loops[s->next_loop++ % (unsigned)s->n_loops];
+    if (sl == &s->loops[0]) {
+      add_conn(sl, fd);
+    } else {
+      handoff *h = malloc(sizeof(*h));
+      if (!h || (h->sl = sl, h->fd = fd,
+                 tern__loop_post_fn(sl->loop, handoff_run, h)) != TERN_OK) {
+        free(h);
+        close(fd);
+      }
+    }
+  }
+}
+
+/* ---- public API ----------------------------------------------------------- */
+
+int tern_server_new(tern_server **server_out, const tern_server_options *opts) {
+  tern_server *s = calloc(1, sizeof(*s));
+  if (!s)
+    return TERN_ENOMEM;
+  if (opts)
+    s->opts = *opts;
+  if (s->opts.workers <= 0)
+    s->opts.workers = DEFAULT_WORKERS;
+  if (s->opts.io_threads <= 0)
+    s->opts.io_threads = 1;
+  if (s->opts.max_receive_message_size == 0)
+    s->opts.max_receive_message_size = DEFAULT_MAX_RECV;
+  if (s->opts.max_concurrent_streams == 0)
+    s->opts.max_concurrent_streams = DEFAULT_MAX_STREAMS;
+  pthread_mutex_init(&s->mu, NULL);
+  pthread_cond_init(&s->cv, NULL);
+  *server_out = s;
+  return TERN_OK;
+}
+
+static int bind_one(tern_server *s, int family, const struct sockaddr *sa,
+                    socklen_t salen, int *port_io) {
+  int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int one = 1;
+  listener *ls;
+  struct sockaddr_storage ss;
+  socklen_t sslen = sizeof(ss);
+  if (fd < 0)
+    return TERN_ESYS;
+  if (family != AF_UNIX)
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (family == AF_INET6) {
+    /* "[::]" takes IPv4 too; any other v6 address only itself. */
+    int v6only =
+        memcmp(&((const struct sockaddr_in6 *)sa)->sin6_addr, &in6addr_any,
+               sizeof(in6addr_any)) != 0;
+    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only));
+  }
+  memcpy(&ss, sa, salen);
+  if (family == AF_INET && *port_io > 0)
+    ((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)*port_io);
+  if (family == AF_INET6 && *port_io > 0)
+    ((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)*port_io);
+  if (bind(fd, (struct sockaddr *)&ss, salen) != 0 || listen(fd, 1024) != 0) {
+    TERN__WARN("bind/listen: %s", strerror(errno));
+    close(fd);
+    return TERN_ESYS;
+  }
+  if (family != AF_UNIX &&
+      getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0) {
+    if (ss.ss_family == AF_INET)
+      *port_io = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    else if (ss.ss_family == AF_INET6)
+      *port_io = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+  }
+  ls = realloc(s->listeners, (s->n_listeners + 1) * sizeof(*ls));
+  if (!ls) {
+    close(fd);
+    return TERN_ENOMEM;
+  }
+  s->listeners = ls;
+  ls[s->n_listeners].server = s;
+  tern__io_init(&ls[s->n_listeners].io, fd, on_accept, NULL);
+  s->n_listeners++;
+  return TERN_OK;
+}
+
+int tern_server_add_insecure_port(tern_server *s, const char *addr,
+                                  int *port_out) {
+  char host[256];
+  const char *colon, *h, *port_s;
+  size_t hlen;
+  struct addrinfo hints, *res = NULL, *ai;
+  int port = 0, rv = TERN_EADDR, bound = 0;
+  long p;
+  char *end;
+
+  if (!s || !addr)
+    return TERN_EINVAL;
+  if (s->state != S_NEW)
+    return TERN_ESTATE;
+  if (strncmp(addr, "unix:", 5) == 0) {
+    struct sockaddr_un un;
+    const char *path = addr + 5;
+    if (strncmp(path, "//", 2) == 0)
+      path += 2;
+    if (!*path || strlen(path) >= sizeof(un.sun_path))
+      return TERN_EADDR;
+    memset(&un, 0, sizeof(un));
+    un.sun_family = AF_UNIX;
+    memcpy(un.sun_path, path, strlen(path));
+    unlink(path);
+    rv = bind_one(s, AF_UNIX, (struct sockaddr *)&un, sizeof(un), &port);
+    if (rv == TERN_OK && port_out)
+      *port_out = 0;
+    return rv;
+  }
+  if (addr[0] == '[') {
+    const char *close_b = strchr(addr, ']');
+    if (!close_b || close_b[1] != ':')
+      return TERN_EADDR;
+    h = addr + 1;
+    hlen = (size_t)(close_b - h);
+    port_s = close_b + 2;
+  } else {
+    colon = strrchr(addr, ':');
+    if (!colon)
+      return TERN_EADDR;
+    h = addr;
+    hlen = (size_t)(colon - addr);
+    port_s = colon + 1;
+  }
+  if (hlen >= sizeof(host))
+    return TERN_EADDR;
+  memcpy(host, h, hlen);
+  host[hlen] = '\0';
+  errno = 0;
+  p = strtol(port_s, &end, 10);
+  if (errno || end == port_s || *end || p < 0 || p > 65535)
+    return TERN_EADDR;
+  port = (int)p;
+  memset(&hints, 0, sizeof(hints));
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  if (getaddrinfo(hlen ? host : NULL, port_s, &hints, &res) != 0)
+    return TERN_EADDR;
+  for (ai = res; ai; ai = ai->ai_next) {
+    if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
+      continue;
+    /* With port 0, every address of the name shares the first one's. */
+    if (bind_one(s, ai->ai_family, ai->ai_addr, ai->ai_addrlen, &port) ==
+        TERN_OK)
+      bound++;
+  }
+  freeaddrinfo(res);
+  if (bound == 0)
+    return TERN_ESYS;
+  if (port_out)
+    *port_out = port;
+  return TERN_OK;
+}
+
+int tern_server_register(tern_server *s, const tern_service *service,
+                         const void *handlers, void *user_data,
+                         unsigned flags) {
+  size_t i, j;
+  entry *e;
+  const tern_service **sv;
+  if (!s || !service || !handlers || (flags & ~TERN_REGISTER_INLINE))
+    return TERN_EINVAL;
+  if (s->state != S_NEW)
+    return TERN_ESTATE;
+  for (i = 0; i < s->n_services; i++)
+    if (strcmp(s->services[i]->name, service->name) == 0)
+      return TERN_EEXIST;
+  if (flags & TERN_REGISTER_INLINE)
+    for (i = 0; i < service->n_methods; i++)
+      if (service->methods[i].kind == TERN_METHOD_CLIENT_STREAMING ||
+          service->methods[i].kind == TERN_METHOD_BIDI_STREAMING)
+        return TERN_EINVAL;
+  sv = realloc(s->services, (s->n_services + 1) * sizeof(*sv));
+  if (!sv)
+    return TERN_ENOMEM;
+  s->services = sv;
+  e = realloc(s->entries,
+              (s->n_entries + service->n_methods) * sizeof(*e));
+  if (!e)
+    return TERN_ENOMEM;
+  s->entries = e;
+  sv[s->n_services++] = service;
+  for (j = 0; j < service->n_methods; j++) {
+    entry *ne = &s->entries[s->n_entries++];
+    ne->method = &service->methods[j];
+    ne->handlers = handlers;
+    ne->user_data = user_data;
+    ne->flags = flags;
+  }
+  return TERN_OK;
+}
+
+int tern_server_start(tern_server *s) {
+  int i, rv;
+  size_t k;
+  if (!s)
+    return TERN_EINVAL;
+  if (s->state != S_NEW)
+    return TERN_ESTATE;
+  if (s->n_listeners == 0)
+    return TERN_ESTATE;
+  rv = build_table(s);
+  if (rv != TERN_OK)
+    return rv;
+  s->loops = calloc((size_t)s->opts.io_threads, sizeof(*s->loops));
+  s->workers = calloc((size_t)s->opts.workers, sizeof(*s->workers));
+  if (!s->loops || !s->workers)
+    return TERN_ENOMEM;
+  for (i = 0; i < s->opts.io_threads; i++) {
+    s->loops[i].server = s;
+    if ((rv = tern__loop_new(&s->loops[i].loop)) != TERN_OK)
+      return rv;
+    s->n_loops++;
+  }
+  for (k = 0; k < s->n_listeners; k++) {
+    s->listeners[k].io.data = &s->listeners[k];
+    if (tern__io_set(s->loops[0].loop, &s->listeners[k].io, TERN__IO_READ))
+      return TERN_ESYS;
+  }
+  s->state = S_RUNNING;
+  for (i = 0; i < s->opts.workers; i++) {
+    if (pthread_create(&s->workers[i], NULL, worker_main, s) != 0)
+      return TERN_ESYS;
+    s->n_workers++;
+  }
+  for (i = 0; i < s->n_loops; i++)
+    if ((rv = tern__loop_start_thread(s->loops[i].loop)) != TERN_OK)
+      return rv;
+  return TERN_OK;
+}
+
+int tern_server_wait(tern_server *s) {
+  if (!s)
+    return TERN_EINVAL;
+  pthread_mutex_lock(&s->mu);
+  while (s->state == S_RUNNING || s->state == S_SHUTTING)
+    pthread_cond_wait(&s->cv, &s->mu);
+  pthread_mutex_unlock(&s->mu);
+  return TERN_OK;
+}
+
+static void loop_goaway(void *arg) {
+  srv_loop *sl = arg;
+  tern__conn *c, *next;
+  size_t k;
+  if (sl == &sl->server->loops[0])
+    for (k = 0; k < sl->server->n_listeners; k++)
+      tern__io_stop(sl->loop, &sl->server->listeners[k].io);
+  for (c = sl->conns; c; c = next) {
+    next = c->owner_next;
+    tern__conn_shutdown(c);
+    if (c->n_calls == 0)
+      tern__conn_close(c);
+  }
+}
+
+static void loop_close_all(void *arg) {
+  srv_loop *sl = arg;
+  while (sl->conns)
+    tern__conn_close(sl->conns);
+}
+
+static void post_all(tern_server *s, void (*fn)(void *)) {
+  int i;
+  for (i = 0; i < s->n_loops; i++)
+    while (tern__loop_post_fn(s->loops[i].loop, fn, &s->loops[i]) != TERN_OK)
+      usleep(1000);
+}
+
+int tern_server_shutdown(tern_server *s, int64_t grace_ms) {
+  int i;
+  int64_t deadline;
+  if (!s)
+    return TERN_EINVAL;
+  pthread_mutex_lock(&s->mu);
+  if (s->state != S_RUNNING) {
+    int st = s->state;
+    if (st == S_NEW)
+      s->state = S_DONE;
+    pthread_cond_broadcast(&s->cv);
+    while (s->state == S_SHUTTING)
+      pthread_cond_wait(&s->cv, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+    return TERN_OK;
+  }
+  s->state = S_SHUTTING;
+  pthread_mutex_unlock(&s->mu);
+
+  post_all(s, loop_goaway);
+  deadline = grace_ms < 0 ? INT64_MAX : tern__now_ms() + grace_ms;
+  pthread_mutex_lock(&s->mu);
+  while ((s->n_calls > 0 || s->n_conns > 0) && tern__now_ms() < deadline) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 10 * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000;
+    }
+    pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+  }
+  pthread_mutex_unlock(&s->mu);
+
+  /* Grace is over: cancel what is left; handlers see it and return. */
+  post_all(s, loop_close_all);
+  pthread_mutex_lock(&s->mu);
+  while (s->n_calls > 0 || s->n_conns > 0)
+    pthread_cond_wait(&s->cv, &s->mu);
+  s->wq_stop = 1;
+  pthread_cond_broadcast(&s->cv);
+  pthread_mutex_unlock(&s->mu);
+
+  for (i = 0; i < s->n_workers; i++)
+    pthread_join(s->workers[i], NULL);
+  s->n_workers = 0;
+  for (i = 0; i < s->n_loops; i++)
+    tern__loop_stop(s->loops[i].loop);
+  for (i = 0; i < s->n_loops; i++)
+    tern__loop_join(s->loops[i].loop);
+
+  pthread_mutex_lock(&s->mu);
+  s->state = S_DONE;
+  pthread_cond_broadcast(&s->cv);
+  pthread_mutex_unlock(&s->mu);
+  return TERN_OK;
+}
+
+void tern_server_free(tern_server *s) {
+  size_t k;
+  int i;
+  if (!s)
+    return;
+  tern_server_shutdown(s, 0);
+  /* Workers that failed to start in tern_server_start still need joining. */
+  pthread_mutex_lock(&s->mu);
+  s->wq_stop = 1;
+  pthread_cond_broadcast(&s->cv);
+  pthread_mutex_unlock(&s->mu);
+  for (i = 0; i < s->n_workers; i++)
+    pthread_join(s->workers[i], NULL);
+  for (k = 0; k < s->n_listeners; k++)
+    close(s->listeners[k].io.fd);
+  for (i = 0; i < s->n_loops; i++) {
+    tern__loop_stop(s->loops[i].loop);
+    tern__loop_join(s->loops[i].loop);
+    tern__loop_free(s->loops[i].loop);
+  }
+  free(s->loops);
+  free(s->workers);
+  free(s->listeners);
+  free(s->entries);
+  free(s->services);
+  free(s->table);
+  pthread_cond_destroy(&s->cv);
+  pthread_mutex_destroy(&s->mu);
+  free(s);
+}
+
+/* ---- inside a handler ------------------------------------------------------- */
+
+const tern_metadata *tern_server_call_metadata(const tern_server_call *sc) {
+  return sc->c.in_md;
+}
+
+const char *tern_server_call_method(const tern_server_call *sc) {
+  return sc->c.path ? sc->c.path : "";
+}
+
+const char *tern_server_call_authority(const tern_server_call *sc) {
+  return sc->c.authority ? sc->c.authority : "";
+}
+
+static int add_md(tern_server_call *sc, tern_metadata **mdp, const char *key,
+                  const void *value, size_t len, int bin) {
+  int rv;
+  pthread_mutex_lock(&sc->c.mu);
+  if (!*mdp && tern_metadata_new(mdp) != TERN_OK) {
+    pthread_mutex_unlock(&sc->c.mu);
+    return TERN_ENOMEM;
+  }
+  rv = bin ? tern_metadata_add_bin(*mdp, key, value, len)
+           : tern_metadata_add(*mdp, key, value);
+  pthread_mutex_unlock(&sc->c.mu);
+  return rv;
+}
+
+/* Headers added once they have gone out are not sent. */
+int tern_server_call_add_header(tern_server_call *sc, const char *key,
+                                const char *value) {
+  return add_md(sc, &sc->c.out_headers, key, value, 0, 0);
+}
+
+int tern_server_call_add_header_bin(tern_server_call *sc, const char *key,
+                                    const void *value, size_t len) {
+  return add_md(sc, &sc->c.out_headers, key, value, len, 1);
+}
+
+int tern_server_call_add_trailer(tern_server_call *sc, const char *key,
+                                 const char *value) {
+  return add_md(sc, &sc->c.trailers, key, value, 0, 0);
+}
+
+int tern_server_call_add_trailer_bin(tern_server_call *sc, const char *key,
+                                     const void *value, size_t len) {
+  return add_md(sc, &sc->c.trailers, key, value, len, 1);
+}
+
+int tern_server_call_send_headers(tern_server_call *sc) {
+  pthread_mutex_lock(&sc->c.mu);
+  sc->c.send_headers = 1;
+  pthread_mutex_unlock(&sc->c.mu);
+  tern__call_wake(&sc->c);
+  return TERN_OK;
+}
+
+int tern_server_call_set_message(tern_server_call *sc, const char *msg) {
+  char *copy = msg ? strdup(msg) : NULL;
+  if (msg && !copy)
+    return TERN_ENOMEM;
+  pthread_mutex_lock(&sc->c.mu);
+  if (!sc->c.out_closed) {
+    free(sc->c.message);
+    sc->c.message = copy;
+    copy = NULL;
+  }
+  pthread_mutex_unlock(&sc->c.mu);
+  free(copy);
+  return TERN_OK;
+}
+
+int tern_server_call_is_cancelled(const tern_server_call *sc) {
+  struct tern_server_call *m = (struct tern_server_call *)sc;
+  int r;
+  pthread_mutex_lock(&m->c.mu);
+  r = m->c.done || m->c.aborted;
+  pthread_mutex_unlock(&m->c.mu);
+  if (!r && sc->c.deadline_ns > 0 && tern__now_ns() >= sc->c.deadline_ns)
+    r = 1;
+  return r;
+}
+
+int64_t tern_server_call_time_remaining_ms(const tern_server_call *sc) {
+  int64_t left;
+  if (sc->c.deadline_ns <= 0)
+    return INT64_MAX;
+  left = sc->c.deadline_ns - tern__now_ns();
+  return left <= 0 ? 0 : left / 1000000;
+}
+
+void *tern_server_call_alloc(tern_server_call *sc, size_t size) {
+  arena_block *b;
+  if (size > SIZE_MAX - sizeof(*b))
+    return NULL;
+  b = calloc(1, sizeof(*b) + size);
+  if (!b)
+    return NULL;
+  /* Handlers and the worker both allocate: guard the list. */
+  pthread_mutex_lock(&sc->c.mu);
+  b->next = sc->arena;
+  sc->arena = b;
+  pthread_mutex_unlock(&sc->c.mu);
+  return b->data;
+}
+
+char *tern_server_call_strdup(tern_server_call *sc, const char *s) {
+  size_t n = strlen(s) + 1;
+  char *d = tern_server_call_alloc(sc, n);
+  if (d)
+    memcpy(d, s, n);
+  return d;
+}
+
+int tern_server_call_write(tern_server_call *sc, const void *msg) {
+  const tern_method *m = sc->c.method;
+  tern__msg *out;
+  int rv, inline_h;
+  if (!sc || !msg || !m)
+    return TERN_EINVAL;
+  if (m->kind != TERN_METHOD_SERVER_STREAMING &&
+      m->kind != TERN_METHOD_BIDI_STREAMING)
+    return TERN_ESTATE;
+  rv = tern__call_encode(m, m->response_type, msg, &out);
+  if (rv != TERN_OK)
+    return rv;
+  inline_h = (sc->entry->flags & TERN_REGISTER_INLINE) != 0;
+  rv = tern__call_queue_out(&sc->c, out, inline_h);
+  if (rv == TERN_OK)
+    tern__call_wake(&sc->c);
+  return rv;
+}
+
+int tern_server_call_read(tern_server_call *sc, void **msg_out) {
+  const tern_method *m = sc ? sc->c.method : NULL;
+  tern__msg *in;
+  int rv;
+  if (!sc || !msg_out || !m)
+    return TERN_EINVAL;
+  *msg_out = NULL;
+  if ((m->kind != TERN_METHOD_CLIENT_STREAMING &&
+       m->kind != TERN_METHOD_BIDI_STREAMING) ||
+      (sc->entry->flags & TERN_REGISTER_INLINE))
+    return TERN_ESTATE;
+  rv = tern__call_take_in(&sc->c, &in, 1);
+  if (rv != 1)
+    return rv;
+  rv = m->codec->decode(m->request_type, in->data, in->len, msg_out);
+  free(in);
+  if (rv != 0) {
+    /* The call ends INTERNAL whatever the handler returns next. */
+    struct tern_call *c = &sc->c;
+    *msg_out = NULL;
+    pthread_mutex_lock(&c->mu);
+    if (!c->out_closed) {
+      tern__msg *o = c->out_head;
+      c->out_closed = 1;
+      c->aborted = 1;
+      c->code = TERN_STATUS_INTERNAL;
+      free(c->message);
+      c->message = strdup("failed to parse a request message");
+      while (o) {
+        tern__msg *next = o->next;
+        free(o);
+        o = next;
+      }
+      c->out_head = c->out_tail = NULL;
+      c->out_bytes = 0;
+    }
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    tern__call_wake(c);
+    return TERN_EPROTO;
+  }
+  return 1;
+}

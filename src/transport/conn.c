@@ -1,1 +1,411 @@
-/* placeholder */ typedef int tern__placeholder_conn;
+/* HTTP/2 connection over a socket. nghttp2 does the protocol; this file
+ * moves bytes (many reads in, one batched write out per loop turn) and
+ * routes stream events to calls. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "transport/transport_int.h"
+
+#define READ_CHUNK (64 * 1024)
+#define READS_PER_TURN 8
+#define WRITE_BATCH (256 * 1024)
+#define CONN_WINDOW (16 * 1024 * 1024)
+
+static struct tern_call *stream_call(nghttp2_session *s, int32_t id) {
+  return nghttp2_session_get_stream_user_data(s, id);
+}
+
+static void detach(tern__conn *conn, struct tern_call *call) {
+  if (call->conn_prev)
+    call->conn_prev->conn_next = call->conn_next;
+  else
+    conn->calls = call->conn_next;
+  if (call->conn_next)
+    call->conn_next->conn_prev = call->conn_prev;
+  call->conn_prev = call->conn_next = NULL;
+  call->conn = NULL;
+  conn->n_calls--;
+  if (!conn->closed && call->stream_id > 0)
+    nghttp2_session_set_stream_user_data(conn->session, call->stream_id,
+                                         NULL);
+}
+
+void tern__conn_attach(tern__conn *conn, struct tern_call *call,
+                       int32_t stream_id) {
+  call->conn = conn;
+  call->stream_id = stream_id;
+  call->conn_prev = NULL;
+  call->conn_next = conn->calls;
+  if (conn->calls)
+    conn->calls->conn_prev = call;
+  conn->calls = call;
+  conn->n_calls++;
+  nghttp2_session_set_stream_user_data(conn->session, stream_id, call);
+}
+
+/* ---- nghttp2 callbacks ------------------------------------------------ */
+
+static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *frame,
+                            void *user_data) {
+  tern__conn *conn = user_data;
+  struct tern_call *call;
+  if (conn->is_client || frame->hd.type != NGHTTP2_HEADERS ||
+      frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+    return 0;
+  if (conn->draining) {
+    nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
+                              NGHTTP2_REFUSED_STREAM);
+    return 0;
+  }
+  call = conn->ops->on_new_stream(conn, frame->hd.stream_id);
+  if (!call) {
+    nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
+                              NGHTTP2_REFUSED_STREAM);
+    return 0;
+  }
+  tern__conn_attach(conn, call, frame->hd.stream_id);
+  return 0;
+}
+
+static int on_header(nghttp2_session *s, const nghttp2_frame *frame,
+                     const uint8_t *name, size_t namelen,
+                     const uint8_t *value, size_t valuelen, uint8_t flags,
+                     void *user_data) {
+  struct tern_call *call = stream_call(s, frame->hd.stream_id);
+  (void)flags;
+  (void)user_data;
+  if (!call || frame->hd.type != NGHTTP2_HEADERS)
+    return 0;
+  if (tern__call_on_header(call, name, namelen, value, valuelen) != 0)
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  return 0;
+}
+
+static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame,
+                         void *user_data) {
+  tern__conn *conn = user_data;
+  struct tern_call *call;
+  int end = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+  switch (frame->hd.type) {
+  case NGHTTP2_HEADERS:
+    call = stream_call(s, frame->hd.stream_id);
+    if (call)
+      tern__call_on_headers_done(call, end);
+    break;
+  case NGHTTP2_DATA:
+    call = stream_call(s, frame->hd.stream_id);
+    if (call && end)
+      tern__call_on_end_stream(call);
+    break;
+  case NGHTTP2_GOAWAY:
+    conn->goaway_rcvd = 1;
+    if (conn->ops->on_goaway)
+      conn->ops->on_goaway(conn);
+    break;
+  default:
+    break;
+  }
+  return 0;
+}
+
+static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id,
+                         const uint8_t *data, size_t len, void *user_data) {
+  struct tern_call *call = stream_call(s, id);
+  (void)flags;
+  (void)user_data;
+  /* The connection window is always handed back at once: only stream
+   * windows push back on a sender whose reader is slow. */
+  nghttp2_session_consume_connection(s, len);
+  if (!call)
+    return 0;
+  if (tern__call_on_data(call, data, len) != 0)
+    tern__call_reset(call, NGHTTP2_CANCEL);
+  return 0;
+}
+
+static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t error,
+                           void *user_data) {
+  tern__conn *conn = user_data;
+  struct tern_call *call = stream_call(s, id);
+  if (!call)
+    return 0;
+  detach(conn, call);
+  tern__call_on_close(call, error);
+  tern__call_unref(call);
+  return 0;
+}
+
+static int on_frame_send(nghttp2_session *s, const nghttp2_frame *frame,
+                         void *user_data) {
+  tern__conn *conn = user_data;
+  /* A server that has sent its trailers while the client is still sending
+   * resets the stream with NO_ERROR, so the client stops (RFC 9113 8.1). */
+  if (!conn->is_client && frame->hd.type == NGHTTP2_HEADERS &&
+      (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
+      nghttp2_session_get_stream_remote_close(s, frame->hd.stream_id) == 0)
+    nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
+                              NGHTTP2_NO_ERROR);
+  return 0;
+}
+
+static ssize_t data_read(nghttp2_session *s, int32_t id, uint8_t *buf,
+                         size_t length, uint32_t *data_flags,
+                         nghttp2_data_source *source, void *user_data) {
+  struct tern_call *call = source->ptr;
+  (void)s;
+  (void)id;
+  (void)user_data;
+  return tern__call_read_data(call, buf, length, data_flags);
+}
+
+const nghttp2_data_provider tern__call_data_provider = {{0}, data_read};
+
+/* ---- I/O ------------------------------------------------------------------ */
+
+static void conn_free_task(tern__task *t) {
+  tern__conn *conn = t->data;
+  nghttp2_session_del(conn->session);
+  tern__buf_free(&conn->out);
+  free(conn);
+}
+
+void tern__conn_close(tern__conn *conn) {
+  if (conn->closed)
+    return;
+  conn->closed = 1;
+  tern__io_stop(conn->loop, &conn->io);
+  close(conn->io.fd);
+  while (conn->calls) {
+    struct tern_call *call = conn->calls;
+    detach(conn, call);
+    tern__call_on_close(call, TERN__CONN_LOST);
+    tern__call_unref(call);
+  }
+  if (conn->ops->on_closed)
+    conn->ops->on_closed(conn);
+  /* Freed at the end of the turn: callers up the stack may still hold the
+   * pointer (inside mem_recv, or an epoll batch). */
+  tern__loop_defer(conn->loop, &conn->free_task);
+}
+
+static int write_out(tern__conn *conn) {
+  while (conn->out_off < conn->out.len) {
+    ssize_t n = send(conn->io.fd, conn->out.data + conn->out_off,
+                     conn->out.len - conn->out_off, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK)
+        return 1;
+      return -1;
+    }
+    conn->out_off += (size_t)n;
+  }
+  conn->out.len = 0;
+  conn->out_off = 0;
+  return 0;
+}
+
+/* Drains nghttp2 into one buffer and writes it: one send() per batch. */
+static void conn_flush(tern__task *t) {
+  tern__conn *conn = t->data;
+  unsigned interest;
+  if (conn->closed)
+    return;
+  for (;;) {
+    int r = write_out(conn);
+    if (r < 0) {
+      tern__conn_close(conn);
+      return;
+    }
+    if (r > 0)
+      break; /* socket full: wait for EPOLLOUT */
+    while (conn->out.len < WRITE_BATCH) {
+      const uint8_t *data;
+      ssize_t n = nghttp2_session_mem_send(conn->session, &data);
+      if (n < 0) {
+        tern__conn_close(conn);
+        return;
+      }
+      if (n == 0)
+        break;
+      if (tern__buf_append(&conn->out, data, (size_t)n) != TERN_OK) {
+        tern__conn_close(conn);
+        return;
+      }
+    }
+    if (conn->out.len == 0)
+      break;
+  }
+  if (conn->closed)
+    return;
+  if (conn->out_off < conn->out.len) {
+    interest = TERN__IO_READ | TERN__IO_WRITE;
+  } else if (!nghttp2_session_want_read(conn->session) &&
+             !nghttp2_session_want_write(conn->session)) {
+    tern__conn_close(conn); /* GOAWAY exchanged and nothing left */
+    return;
+  } else if (conn->draining && conn->n_calls == 0) {
+    tern__conn_close(conn);
+    return;
+  } else {
+    interest = TERN__IO_READ;
+  }
+  if (tern__io_set(conn->loop, &conn->io, interest) != TERN_OK)
+    tern__conn_close(conn);
+}
+
+void tern__conn_schedule_flush(tern__conn *conn) {
+  if (!conn->closed)
+    tern__loop_defer(conn->loop, &conn->flush_task);
+}
+
+static void conn_io(tern__io *io, unsigned events) {
+  tern__conn *conn = io->data;
+  uint8_t buf[READ_CHUNK];
+  int i;
+  if (conn->closed)
+    return;
+  if (events & TERN__IO_READ) {
+    for (i = 0; i < READS_PER_TURN && !conn->closed; i++) {
+      ssize_t n = recv(io->fd, buf, sizeof(buf), 0);
+      ssize_t used;
+      if (n < 0) {
+        if (errno == EINTR)
+          continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+          break;
+        tern__conn_close(conn);
+        return;
+      }
+      if (n == 0) {
+        tern__conn_close(conn);
+        return;
+      }
+      used = nghttp2_session_mem_recv(conn->session, buf, (size_t)n);
+      if (conn->closed)
+        return;
+      if (used < 0) {
+        /* nghttp2 queued a GOAWAY when it could: send it, then close. */
+        TERN__DEBUG("nghttp2: %s", nghttp2_strerror((int)used));
+        conn_flush(&conn->flush_task);
+        tern__conn_close(conn);
+        return;
+      }
+      if ((size_t)n < sizeof(buf))
+        break;
+    }
+  }
+  tern__conn_schedule_flush(conn);
+}
+
+int tern__conn_new(tern__conn **conn_out, tern__loop *loop, int fd,
+                   int is_client, const tern__conn_config *cfg,
+                   const tern__conn_ops *ops, void *owner) {
+  nghttp2_session_callbacks *cbs;
+  nghttp2_option *opt;
+  nghttp2_settings_entry iv[4];
+  size_t niv = 0;
+  tern__conn *conn;
+  int rv;
+
+  conn = calloc(1, sizeof(*conn));
+  if (!conn)
+    return TERN_ENOMEM;
+  if (nghttp2_session_callbacks_new(&cbs) != 0) {
+    free(conn);
+    return TERN_ENOMEM;
+  }
+  nghttp2_session_callbacks_set_on_begin_headers_callback(cbs,
+                                                          on_begin_headers);
+  nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs,
+                                                            on_data_chunk);
+  nghttp2_session_callbacks_set_on_stream_close_callback(cbs,
+                                                         on_stream_close);
+  nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
+  if (nghttp2_option_new(&opt) != 0) {
+    nghttp2_session_callbacks_del(cbs);
+    free(conn);
+    return TERN_ENOMEM;
+  }
+  nghttp2_option_set_no_auto_window_update(opt, 1);
+  /* Bound what a peer can make us queue or hold. */
+  nghttp2_option_set_max_outbound_ack(opt, 1000);
+  nghttp2_option_set_max_settings(opt, 32);
+  if (is_client)
+    rv = nghttp2_session_client_new2(&conn->session, cbs, conn, opt);
+  else
+    rv = nghttp2_session_server_new2(&conn->session, cbs, conn, opt);
+  nghttp2_option_del(opt);
+  nghttp2_session_callbacks_del(cbs);
+  if (rv != 0) {
+    free(conn);
+    return TERN_ENOMEM;
+  }
+
+  conn->loop = loop;
+  conn->is_client = is_client;
+  conn->ops = ops;
+  conn->owner = owner;
+  tern__io_init(&conn->io, fd, conn_io, conn);
+  tern__task_init(&conn->flush_task, conn_flush, conn);
+  tern__task_init(&conn->free_task, conn_free_task, conn);
+
+  if (!is_client) {
+    iv[niv].settings_id = NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS;
+    iv[niv++].value = cfg->max_concurrent_streams;
+  }
+  iv[niv].settings_id = NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE;
+  iv[niv++].value = cfg->initial_window;
+  iv[niv].settings_id = NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE;
+  iv[niv++].value = cfg->max_header_list;
+  if (is_client) {
+    iv[niv].settings_id = NGHTTP2_SETTINGS_ENABLE_PUSH;
+    iv[niv++].value = 0;
+  }
+  rv = nghttp2_submit_settings(conn->session, NGHTTP2_FLAG_NONE, iv, niv);
+  if (rv == 0)
+    rv = nghttp2_session_set_local_window_size(conn->session,
+                                               NGHTTP2_FLAG_NONE, 0,
+                                               CONN_WINDOW);
+  if (rv == 0 && tern__io_set(loop, &conn->io, TERN__IO_READ) != TERN_OK)
+    rv = -1;
+  if (rv != 0) {
+    nghttp2_session_del(conn->session);
+    free(conn);
+    return TERN_ENOMEM;
+  }
+  tern__conn_schedule_flush(conn);
+  *conn_out = conn;
+  return TERN_OK;
+}
+
+void tern__conn_shutdown(tern__conn *conn) {
+  if (conn->closed || conn->draining)
+    return;
+  conn->draining = 1;
+  nghttp2_submit_goaway(
+      conn->session, NGHTTP2_FLAG_NONE,
+      nghttp2_session_get_last_proc_stream_id(conn->session),
+      NGHTTP2_NO_ERROR, NULL, 0);
+  tern__conn_schedule_flush(conn);
+}
+
+int32_t tern__conn_submit_request(tern__conn *conn, struct tern_call *call,
+                                  const nghttp2_nv *nva, size_t nvlen) {
+  nghttp2_data_provider dp = tern__call_data_provider;
+  int32_t id;
+  dp.source.ptr = call;
+  id = nghttp2_submit_request(conn->session, NULL, nva, nvlen, &dp, call);
+  if (id > 0) {
+    tern__conn_attach(conn, call, id);
+    tern__call_ref(call); /* the connection's reference */
+    tern__conn_schedule_flush(conn);
+  }
+  return id;
+}

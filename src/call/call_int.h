@@ -1,0 +1,180 @@
+/* One gRPC call on one HTTP/2 stream, shared by the client and server
+ * sides: message framing, metadata, status, and the hand-over between the
+ * I/O thread (which alone touches nghttp2) and user or worker threads
+ * (which read, write and wait under the call's mutex). */
+#ifndef TERN_CALL_INT_H
+#define TERN_CALL_INT_H
+
+#include <nghttp2/nghttp2.h>
+#include <pthread.h>
+
+#include "common/common_int.h"
+#include "loop/loop_int.h"
+
+typedef struct tern__conn tern__conn;
+
+/* A message in a queue: framed bytes (prefix included) on the way out, the
+ * body without prefix on the way in. */
+typedef struct tern__msg {
+  struct tern__msg *next;
+  size_t len;
+  size_t off; /* bytes already handed to nghttp2 (out) */
+  uint8_t data[];
+} tern__msg;
+
+/* Above this many queued outbound bytes a writer waits. */
+#define TERN__WRITE_HIGH_WATER (256u * 1024u)
+/* Up to this many unread inbound bytes per stream, flow-control credit is
+ * returned at once; beyond it only as the reader takes messages. */
+#define TERN__READ_HIGH_WATER (1024u * 1024u)
+
+/* Hooks of the layer that owns the call (server or channel). All run on
+ * the loop thread. */
+typedef struct tern__call_hooks {
+  /* Server: request headers are complete (dispatch). Client: response
+   * headers are in. */
+  void (*on_headers)(struct tern_call *call);
+  /* A whole inbound message was queued. */
+  void (*on_message)(struct tern_call *call);
+  /* The peer half-closed (END_STREAM). */
+  void (*on_half_close)(struct tern_call *call);
+  /* The stream is gone (closed, reset, or its connection died); error is
+   * the HTTP/2 error code, or TERN__CONN_LOST. The call is detached from
+   * the connection when this returns. */
+  void (*on_stream_closed)(struct tern_call *call, uint32_t error);
+  /* Frees the owner's part of the call when the last ref is dropped. */
+  void (*destroy)(struct tern_call *call);
+  /* Optional: runs instead of tern__call_kick_now when the kick task
+   * fires (the client uses it to start calls not yet on a stream). */
+  void (*on_kick)(struct tern_call *call);
+} tern__call_hooks;
+
+#define TERN__CONN_LOST 0xffffffffu
+
+struct tern_call {
+  /* fixed at creation */
+  int is_client;
+  const tern_method *method;
+  const tern__call_hooks *hooks;
+  tern__loop *loop;
+  int64_t max_recv; /* < 0: unlimited */
+
+  /* loop thread only */
+  tern__conn *conn;
+  int32_t stream_id;
+  struct tern_call *conn_prev, *conn_next; /* conn's list */
+  uint8_t pfx[5];
+  size_t pfx_len;
+  tern__msg *partial;
+  size_t partial_have;
+  int data_deferred;      /* the data provider said DEFERRED */
+  int submitted;          /* request/response headers submitted */
+  int out_eof_sent;       /* the provider returned EOF */
+  int rst_sent;
+  int headers_frame_seen; /* first HEADERS frame (client) processed */
+  int http_status;        /* client: :status */
+  tern__timer deadline_timer;
+  tern__task kick;        /* posted by other threads: see tern__call_kick */
+  int64_t deadline_ns;    /* 0: none */
+  size_t credit_held;     /* stream window bytes not yet returned */
+
+  /* server request, set on the loop thread before dispatch */
+  char *path;
+  char *authority;
+  int64_t timeout_ns;     /* grpc-timeout, -1 when absent */
+  int bad_method;         /* :method was not POST */
+  int bad_content_type;   /* content-type is not application/grpc[+-;]... */
+
+  /* client response, under mu */
+  int grpc_status;        /* -1 until received */
+  char *grpc_message;     /* percent-decoded */
+  tern_metadata *out_headers; /* server: initial metadata to send */
+
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int refs; /* under mu */
+
+  /* under mu: inbound */
+  tern__msg *in_head, *in_tail;
+  size_t in_bytes;
+  size_t in_count; /* messages received in all */
+  int in_closed;   /* peer sent END_STREAM */
+  tern_metadata *in_md; /* server: request metadata; client: headers */
+  int headers_in;       /* client: response headers arrived */
+  int credit_wanted;     /* a reader drained below the high water mark */
+
+  /* under mu: outbound */
+  tern__msg *out_head, *out_tail;
+  size_t out_bytes;
+  int out_closed;       /* client: half-closed; server: status is set */
+  int send_headers;     /* server: send initial metadata now */
+
+  /* under mu: the end */
+  int cancel_requested; /* a user thread asked to cancel */
+  int aborted;          /* server: the call failed under the handler */
+  int done;             /* client: status known; server: stream closed */
+  tern_status_code code;
+  char *message;
+  tern_metadata *trailers; /* client: received; server: to send */
+};
+
+/* Creates a call with one reference. */
+int tern__call_init(struct tern_call *call, int is_client,
+                    const tern_method *method, const tern__call_hooks *hooks,
+                    tern__loop *loop, int64_t max_recv);
+/* Frees the call's own resources (not the memory of *call itself). */
+void tern__call_cleanup(struct tern_call *call);
+void tern__call_ref(struct tern_call *call);
+/* Drops a reference; the last one runs hooks->destroy. */
+void tern__call_unref(struct tern_call *call);
+
+/* Any thread: asks the loop to look at the call (send what was queued,
+ * cancel, return flow-control credit...). */
+void tern__call_wake(struct tern_call *call);
+/* Loop thread: what the kick task does, run now. */
+void tern__call_kick_now(struct tern_call *call);
+
+/* Encodes msg into a framed tern__msg (malloc'd). */
+int tern__call_encode(const tern_method *method, const void *type,
+                      const void *msg, tern__msg **out);
+
+/* Any thread: appends an encoded message, waiting while more than the high
+ * water mark is queued (unless no_wait). TERN_ECLOSED when the call ended,
+ * TERN_ESTATE after out_closed. Takes ownership of m in every case. */
+int tern__call_queue_out(struct tern_call *call, tern__msg *m, int no_wait);
+
+/* Any thread: waits for the next inbound message. 1 with *m_out, 0 when the
+ * peer half-closed, TERN_ECLOSED when the call ended without that. */
+int tern__call_take_in(struct tern_call *call, tern__msg **m_out, int wait);
+
+/* Loop thread, used by the connection's nghttp2 callbacks. */
+int tern__call_on_header(struct tern_call *call, const uint8_t *name,
+                         size_t namelen, const uint8_t *value,
+                         size_t valuelen);
+void tern__call_on_headers_done(struct tern_call *call, int end_stream);
+int tern__call_on_data(struct tern_call *call, const uint8_t *data,
+                       size_t len);
+void tern__call_on_end_stream(struct tern_call *call);
+void tern__call_on_close(struct tern_call *call, uint32_t error);
+ssize_t tern__call_read_data(struct tern_call *call, uint8_t *buf,
+                             size_t length, uint32_t *data_flags);
+
+/* Loop thread: the data provider every call submits with. */
+extern const nghttp2_data_provider tern__call_data_provider;
+
+/* Loop thread: ends the call with a status. Server: the status is sent
+ * (trailers-only if nothing was sent yet), queued messages are dropped
+ * and the handler sees the call cancelled. Client: RST_STREAM(CANCEL) and
+ * the call ends locally with that status. */
+void tern__call_fail(struct tern_call *call, tern_status_code code,
+                     const char *msg);
+
+/* Loop thread: RST_STREAM once. */
+void tern__call_reset(struct tern_call *call, uint32_t error);
+
+/* Client: builds a status from the received trailers (fields under mu).
+ * Server: the status to send. */
+void tern__call_set_status(struct tern_call *call, tern_status_code code,
+                           const char *message);
+
+#endif /* TERN_CALL_INT_H */

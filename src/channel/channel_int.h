@@ -1,0 +1,72 @@
+/* Channel internals shared by channel.c (connections, backoff) and
+ * client_call.c (calls, futures). */
+#ifndef TERN_CHANNEL_INT_H
+#define TERN_CHANNEL_INT_H
+
+#include <sys/socket.h>
+
+#include "transport/transport_int.h"
+
+typedef struct client_call client_call;
+
+struct tern_channel {
+  tern__loop *loop;
+  tern__target target;
+  char *authority;
+  char *user_agent;
+  int64_t max_recv;
+  int64_t min_connect_timeout_ms;
+
+  pthread_mutex_t mu;
+  int refs;                     /* under mu: the user's + one per call */
+  tern_connectivity_state state; /* written on the loop, under mu */
+
+  /* loop thread only */
+  tern__conn *conn;      /* ready connection for new calls */
+  tern__conn *conns;     /* every open connection (incl. draining) */
+  int connect_fd;
+  tern__io connect_io;
+  tern__timer connect_timer;
+  tern__timer backoff_timer;
+  struct sockaddr_storage *addrs;
+  socklen_t *addr_lens;
+  size_t n_addrs, addr_idx;
+  tern__backoff backoff;
+  client_call *pending_head, *pending_tail; /* waiting for a connection */
+  client_call *active;   /* started calls not yet delivered */
+  int closing;
+};
+
+struct client_call {
+  struct tern_call c; /* first: the public tern_call * points here */
+  tern_channel *channel;
+  tern_metadata *send_md;
+  tern_metadata *headers_out, *trailers_out;
+  int wait_for_ready;
+  int md_delivered;  /* headers_out / trailers_out filled */
+
+  /* loop thread only */
+  int started;
+  int delivered;
+  int pending;  /* on the channel's pending list */
+  client_call *pend_next, *pend_prev;
+  client_call *act_next, *act_prev;
+  tern_unary_cb cb;
+  void *cb_data;
+};
+
+/* Loop thread: puts a started call on a stream, or queues it. */
+void tern__channel_submit(tern_channel *ch, client_call *cc);
+/* Loop thread: takes a queued call off the pending list. */
+void tern__channel_unqueue(tern_channel *ch, client_call *cc);
+/* Loop thread: sends the request headers on conn. 0 or -1. */
+int tern__channel_send_request(tern_channel *ch, client_call *cc,
+                               tern__conn *conn);
+/* Loop thread: ends a call: status (if not already set), callback. */
+void tern__client_call_complete(client_call *cc, tern_status_code code,
+                                const char *msg);
+
+void tern__channel_ref(tern_channel *ch);
+void tern__channel_unref(tern_channel *ch);
+
+#endif /* TERN_CHANNEL_INT_H */

@@ -1,0 +1,78 @@
+/* One HTTP/2 connection: a non-blocking socket, an nghttp2 session fed with
+ * the bytes read and drained once per loop turn into one write. */
+#ifndef TERN_TRANSPORT_INT_H
+#define TERN_TRANSPORT_INT_H
+
+#include <nghttp2/nghttp2.h>
+
+#include "call/call_int.h"
+#include "common/common_int.h"
+#include "loop/loop_int.h"
+
+typedef struct tern__conn tern__conn;
+
+/* What the connection's owner (server or channel) is told. Loop thread. */
+typedef struct tern__conn_ops {
+  /* Server: a client opened stream_id; return a new call (one ref, which
+   * the connection keeps until the stream closes), or NULL to refuse it
+   * with RST_STREAM(REFUSED_STREAM). */
+  struct tern_call *(*on_new_stream)(tern__conn *conn, int32_t stream_id);
+  /* The peer sent GOAWAY (client side: stop using this connection). */
+  void (*on_goaway)(tern__conn *conn);
+  /* The connection is closed; every call on it has been told. The conn is
+   * freed after this returns. */
+  void (*on_closed)(tern__conn *conn);
+} tern__conn_ops;
+
+typedef struct tern__conn_config {
+  uint32_t max_concurrent_streams; /* advertised (server) */
+  uint32_t initial_window;         /* per stream */
+  uint32_t max_header_list;        /* advertised SETTINGS_MAX_HEADER_LIST_SIZE */
+} tern__conn_config;
+
+struct tern__conn {
+  tern__loop *loop;
+  tern__io io;
+  int is_client;
+  nghttp2_session *session;
+  const tern__conn_ops *ops;
+  void *owner;
+  tern__buf out;     /* bytes produced by nghttp2, not yet written */
+  size_t out_off;
+  tern__task flush_task;
+  tern__task free_task;
+  struct tern_call *calls; /* streams on this connection */
+  size_t n_calls;
+  int closed;        /* torn down; waiting to be freed */
+  int goaway_rcvd;
+  int draining;      /* we sent GOAWAY: close when the last stream ends */
+  struct tern__conn *owner_prev, *owner_next; /* owner's list */
+};
+
+/* Takes over fd (non-blocking, connected). The session's preface and
+ * SETTINGS are queued and flushed at the end of the turn. */
+int tern__conn_new(tern__conn **conn_out, tern__loop *loop, int fd,
+                   int is_client, const tern__conn_config *cfg,
+                   const tern__conn_ops *ops, void *owner);
+
+/* Schedules a flush at the end of this loop turn. */
+void tern__conn_schedule_flush(tern__conn *conn);
+
+/* Tears down at once: every call gets on_close(TERN__CONN_LOST), the
+ * owner's on_closed runs, memory is freed at the end of the turn. */
+void tern__conn_close(tern__conn *conn);
+
+/* Graceful: GOAWAY(NO_ERROR, last stream); the connection closes by itself
+ * once its last stream is done. */
+void tern__conn_shutdown(tern__conn *conn);
+
+/* Attaches a call to a stream (both directions keep a pointer). */
+void tern__conn_attach(tern__conn *conn, struct tern_call *call,
+                       int32_t stream_id);
+
+/* Client: submits the request for a call; returns the stream id or a
+ * negative nghttp2 error. */
+int32_t tern__conn_submit_request(tern__conn *conn, struct tern_call *call,
+                                  const nghttp2_nv *nva, size_t nvlen);
+
+#endif /* TERN_TRANSPORT_INT_H */
