@@ -549,8 +549,9 @@ int tern__call_on_data(struct tern_call *call, const uint8_t *data,
   size_t total = len;
   int queued = 0;
   if (call->aborted) {
-    nghttp2_session_consume_stream(call->conn->session, call->stream_id,
-                                   len);
+    if (call->conn)
+      nghttp2_session_consume_stream(call->conn->session, call->stream_id,
+                                     len);
     return 0;
   }
   while (len > 0) {

@@ -710,9 +710,14 @@ static void loop_goaway(void *arg) {
   srv_loop *sl = arg;
   tern__conn *c, *next;
   size_t k;
+  /* Close the listening sockets: new connections are refused, not left
+   * waiting in the backlog. */
   if (sl == &sl->server->loops[0])
-    for (k = 0; k < sl->server->n_listeners; k++)
+    for (k = 0; k < sl->server->n_listeners; k++) {
       tern__io_stop(sl->loop, &sl->server->listeners[k].io);
+      close(sl->server->listeners[k].io.fd);
+      sl->server->listeners[k].io.fd = -1;
+    }
   for (c = sl->conns; c; c = next) {
     next = c->owner_next;
     tern__conn_shutdown(c);
@@ -806,7 +811,8 @@ void tern_server_free(tern_server *s) {
   for (i = 0; i < s->n_workers; i++)
     pthread_join(s->workers[i], NULL);
   for (k = 0; k < s->n_listeners; k++)
-    close(s->listeners[k].io.fd);
+    if (s->listeners[k].io.fd >= 0)
+      close(s->listeners[k].io.fd);
   for (i = 0; i < s->n_loops; i++) {
     tern__loop_stop(s->loops[i].loop);
     tern__loop_join(s->loops[i].loop);

@@ -9,8 +9,6 @@
 #include "common/common_int.h"
 #include "loop/loop_int.h"
 
-typedef struct tern__conn tern__conn;
-
 /* What the connection's owner (server or channel) is told. Loop thread. */
 typedef struct tern__conn_ops {
   /* Server: a client opened stream_id; return a new call (one ref, which

@@ -1,0 +1,166 @@
+/* gRPC message framing: the 5-byte prefix on the way out, and the parser
+ * on the way in, however the bytes are split into DATA chunks. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "call/call_int.h"
+#include "test.h"
+
+/* A codec over raw bytes: the "message" is a tern__buf-like struct. */
+typedef struct raw {
+  size_t len;
+  const uint8_t *data;
+} raw;
+
+static size_t raw_size(const void *t, const void *m) {
+  (void)t;
+  return ((const raw *)m)->len;
+}
+static size_t raw_encode(const void *t, const void *m, uint8_t *out) {
+  (void)t;
+  memcpy(out, ((const raw *)m)->data, ((const raw *)m)->len);
+  return ((const raw *)m)->len;
+}
+static int raw_decode(const void *t, const uint8_t *d, size_t n, void **o) {
+  (void)t;
+  (void)d;
+  (void)n;
+  *o = NULL;
+  return -1;
+}
+static void raw_free(const void *t, void *m) {
+  (void)t;
+  (void)m;
+}
+static size_t raw_msize(const void *t) {
+  (void)t;
+  return sizeof(raw);
+}
+static void raw_init(const void *t, void *m) {
+  (void)t;
+  memset(m, 0, sizeof(raw));
+}
+
+static const tern_codec raw_codec = {raw_size, raw_encode, raw_decode,
+                                     raw_free, raw_msize,  raw_init};
+static const tern_method raw_method = {"M", "/s.S/M", TERN_METHOD_BIDI_STREAMING,
+                                       &raw_codec, NULL, NULL, NULL};
+
+static void destroy_noop(struct tern_call *c) { (void)c; }
+static const tern__call_hooks hooks = {NULL, NULL, NULL, NULL, destroy_noop,
+                                       NULL};
+
+static void test_encode_writes_prefix_and_big_endian_length(void) {
+  uint8_t body[300];
+  raw r = {sizeof(body), body};
+  tern__msg *m;
+  memset(body, 7, sizeof(body));
+  SAY("a 300-byte message is framed as 00 00 00 01 2c + body");
+  CHECK_EQ_INT(tern__call_encode(&raw_method, NULL, &r, &m), TERN_OK);
+  CHECK_EQ_INT(m->len, 305);
+  CHECK_EQ_MEM(m->data, 5, "\x00\x00\x00\x01\x2c", 5);
+  CHECK_EQ_INT(m->data[304], 7);
+  free(m);
+}
+
+static void feed_split(struct tern_call *c, const uint8_t *d, size_t n,
+                       size_t step) {
+  size_t off;
+  for (off = 0; off < n; off += step)
+    tern__call_on_data(c, d + off, off + step > n ? n - off : step);
+}
+
+static void test_parser_reassembles_messages_split_anywhere(void) {
+  /* Three messages: 0 bytes, 3 bytes, 70000 bytes, back to back. */
+  size_t big = 70000, n = 5 + 5 + 3 + 5 + big, step;
+  uint8_t *wire = malloc(n);
+  uint8_t *p = wire;
+  memcpy(p, "\x00\x00\x00\x00\x00", 5);
+  p += 5;
+  memcpy(p, "\x00\x00\x00\x00\x03" "abc", 8);
+  p += 8;
+  memcpy(p, "\x00\x00\x01\x11\x70", 5);
+  p += 5;
+  memset(p, 'z', big);
+  for (step = 1; step <= 70000; step = step * 7 + 1) {
+    struct tern_call c;
+    tern__msg *m;
+    CHECK_EQ_INT(tern__call_init(&c, 0, &raw_method, &hooks, NULL, -1),
+                 TERN_OK);
+    feed_split(&c, wire, n, step);
+    SAY("chunks of %zu bytes give messages of 0, 3 and 70000 bytes", step);
+    CHECK_EQ_INT(c.in_count, 3);
+    CHECK_EQ_INT(tern__call_take_in(&c, &m, 0), 1);
+    CHECK_EQ_INT(m->len, 0);
+    free(m);
+    CHECK_EQ_INT(tern__call_take_in(&c, &m, 0), 1);
+    CHECK_EQ_MEM(m->data, m->len, "abc", 3);
+    free(m);
+    CHECK_EQ_INT(tern__call_take_in(&c, &m, 0), 1);
+    CHECK_EQ_INT(m->len, big);
+    CHECK_EQ_INT(m->data[big - 1], 'z');
+    free(m);
+    CHECK_EQ_INT(tern__call_take_in(&c, &m, 0), TERN_ETIMEDOUT);
+    tern__call_cleanup(&c);
+  }
+  free(wire);
+}
+
+static void test_parser_rejects_message_over_limit(void) {
+  struct tern_call c;
+  /* Declares 1 MiB + 1 with a 1 MiB limit: refused from the prefix alone,
+   * before any body byte is buffered. */
+  static const uint8_t pfx[5] = {0, 0, 0x10, 0, 1};
+  CHECK_EQ_INT(tern__call_init(&c, 1, &raw_method, &hooks, NULL, 1 << 20),
+               TERN_OK);
+  tern__call_on_data(&c, pfx, 5);
+  SAY("a client call fails RESOURCE_EXHAUSTED and buffers nothing");
+  CHECK_EQ_INT(c.done, 1);
+  CHECK_EQ_INT(c.code, TERN_STATUS_RESOURCE_EXHAUSTED);
+  CHECK(c.partial == NULL);
+  CHECK_EQ_INT(c.in_count, 0);
+  tern__call_cleanup(&c);
+}
+
+static void test_parser_rejects_compressed_flag_without_encoding(void) {
+  struct tern_call c;
+  static const uint8_t wire[6] = {1, 0, 0, 0, 1, 'x'};
+  CHECK_EQ_INT(tern__call_init(&c, 0, &raw_method, &hooks, NULL, -1),
+               TERN_OK);
+  tern__call_on_data(&c, wire, sizeof(wire));
+  SAY("a server call answers INTERNAL for a compressed message");
+  CHECK_EQ_INT(c.aborted, 1);
+  CHECK_EQ_INT(c.out_closed, 1);
+  CHECK_EQ_INT(c.code, TERN_STATUS_INTERNAL);
+  CHECK_EQ_INT(c.in_count, 0);
+  tern__call_cleanup(&c);
+}
+
+static void test_queue_out_refuses_after_close(void) {
+  struct tern_call c;
+  tern__msg *m;
+  raw r = {1, (const uint8_t *)"q"};
+  CHECK_EQ_INT(tern__call_init(&c, 1, &raw_method, &hooks, NULL, -1),
+               TERN_OK);
+  CHECK_EQ_INT(tern__call_encode(&raw_method, NULL, &r, &m), TERN_OK);
+  CHECK_EQ_INT(tern__call_queue_out(&c, m, 1), TERN_OK);
+  CHECK_EQ_INT(c.out_bytes, 6);
+  c.out_closed = 1;
+  CHECK_EQ_INT(tern__call_encode(&raw_method, NULL, &r, &m), TERN_OK);
+  SAY("writing after the half-close is TERN_ESTATE");
+  CHECK_EQ_INT(tern__call_queue_out(&c, m, 1), TERN_ESTATE);
+  c.done = 1;
+  CHECK_EQ_INT(tern__call_encode(&raw_method, NULL, &r, &m), TERN_OK);
+  SAY("writing after the end is TERN_ECLOSED");
+  CHECK_EQ_INT(tern__call_queue_out(&c, m, 1), TERN_ECLOSED);
+  tern__call_cleanup(&c);
+}
+
+int main(void) {
+  RUN_TEST(test_encode_writes_prefix_and_big_endian_length);
+  RUN_TEST(test_parser_reassembles_messages_split_anywhere);
+  RUN_TEST(test_parser_rejects_message_over_limit);
+  RUN_TEST(test_parser_rejects_compressed_flag_without_encoding);
+  RUN_TEST(test_queue_out_refuses_after_close);
+  return TEST_SUMMARY("framing");
+}
