@@ -30,8 +30,9 @@ struct tern__loop {
   tern__task *posted_head, *posted_tail;
   int wake_pending;
 
-  /* end-of-turn tasks (loop thread) */
-  tern__task *deferred;
+  /* end-of-turn tasks (loop thread), first in first out: a connection's
+   * free task must run after its flush task queued earlier */
+  tern__task *deferred, *deferred_tail;
 };
 
 typedef struct oneshot {
@@ -298,8 +299,12 @@ void tern__loop_defer(tern__loop *l, tern__task *task) {
   if (task->queued)
     return;
   task->queued = 1;
-  task->next = l->deferred;
-  l->deferred = task;
+  task->next = NULL;
+  if (l->deferred_tail)
+    l->deferred_tail->next = task;
+  else
+    l->deferred = task;
+  l->deferred_tail = task;
 }
 
 static void run_deferred(tern__loop *l) {
@@ -308,7 +313,7 @@ static void run_deferred(tern__loop *l) {
   int rounds;
   for (rounds = 0; rounds < 16 && l->deferred; rounds++) {
     tern__task *t = l->deferred, *next;
-    l->deferred = NULL;
+    l->deferred = l->deferred_tail = NULL;
     for (; t; t = next) {
       next = t->next;
       t->queued = 0;

@@ -49,7 +49,8 @@ static void fill(tern_server_call *call, const Tern__Test__EchoRequest *req,
     resp->payload = req->payload; /* valid until the handler returns */
     resp->payload.data =
         tern_server_call_alloc(call, req->payload.len ? req->payload.len : 1);
-    memcpy(resp->payload.data, req->payload.data, req->payload.len);
+    if (req->payload.len)
+      memcpy(resp->payload.data, req->payload.data, req->payload.len);
   }
 }
 
