@@ -311,6 +311,11 @@ int main(int argc, char **argv) {
   sigaddset(&waiter.set, SIGTERM);
   sigaddset(&waiter.set, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &waiter.set, NULL);
+  /* A shell starts background jobs with SIGINT ignored, and an ignored
+   * signal never reaches sigwait: take the default back (the signals stay
+   * blocked, so only the waiter sees them). */
+  signal(SIGINT, SIG_DFL);
+  signal(SIGTERM, SIG_DFL);
 
   /* Like grpc.server(futures.ThreadPoolExecutor(max_workers=10)). */
   opts.workers = 10;

@@ -203,7 +203,11 @@ static void server_submit(struct tern_call *call) {
   int rv;
   memset(&l, 0, sizeof(l));
   pthread_mutex_lock(&call->mu);
-  trailers_only = call->out_closed && !call->out_head && !call->send_headers;
+  /* Trailers-only when there is nothing but a status to send; initial
+   * metadata the handler added goes in a HEADERS frame of its own, as
+   * grpc C++ and grpc-go do. */
+  trailers_only = call->out_closed && !call->out_head && !call->send_headers &&
+                  (!call->out_headers || tern_metadata_count(call->out_headers) == 0);
   NV_LIT(&l, ":status", "200");
   NV_LIT(&l, "content-type", "application/grpc");
   nv_add_md(&l, call->out_headers);

@@ -281,16 +281,17 @@ static int run_posted(tern__loop *l) {
   t = l->posted_head;
   l->posted_head = l->posted_tail = NULL;
   l->wake_pending = 0;
-  for (next = t; next; next = next->next)
-    next->queued = 0;
   stop = l->stop;
   pthread_mutex_unlock(&l->mu);
-  /* A task may be re-posted while we run the batch; `queued` was cleared
-   * above, so that lands in the next batch. Read `next` first: fn may
-   * free the task. */
+  /* Each task stays marked queued until just before it runs: a post from
+   * another thread meanwhile is then covered by this run (fn reads the
+   * state after), and cannot relink `next` inside the batch we walk. */
   for (; t; t = next) {
+    pthread_mutex_lock(&l->mu);
     next = t->next;
-    t->fn(t);
+    t->queued = 0;
+    pthread_mutex_unlock(&l->mu);
+    t->fn(t); /* may free t */
   }
   return stop;
 }
