@@ -26,7 +26,8 @@ enum {
   TERN_ESYS = -6,      /* a system call failed (errno kept) */
   TERN_ETIMEDOUT = -7, /* a wait ran out of time */
   TERN_EEXIST = -8,    /* already registered */
-  TERN_EPROTO = -9     /* the peer broke the protocol */
+  TERN_EPROTO = -9,    /* the peer broke the protocol */
+  TERN_ETOOBIG = -10   /* a message is larger than the limit */
 };
 
 /* A static English name for a TERN_E* code. Never NULL. */
@@ -103,6 +104,23 @@ const char *tern_metadata_get(const tern_metadata *md, const char *key,
 void tern_metadata_clear(tern_metadata *md);
 
 /* ------------------------------------------------------------------ */
+/* Message compression (grpc doc/compression.md). */
+
+typedef enum tern_compression {
+  TERN_COMPRESS_DEFAULT = 0, /* per call: the channel's or server's default */
+  TERN_COMPRESS_IDENTITY = 1, /* no compression */
+  TERN_COMPRESS_DEFLATE = 2,
+  TERN_COMPRESS_GZIP = 3
+} tern_compression;
+
+/* "identity", "deflate", "gzip" (DEFAULT gives "identity"). */
+const char *tern_compression_name(tern_compression c);
+
+/* Write flag: send this message uncompressed even when the call
+ * compresses (grpc's WriteOptions::set_no_compression). */
+#define TERN_WRITE_NO_COMPRESS 1u
+
+/* ------------------------------------------------------------------ */
 /* Messages and methods. The core never includes protobuf-c: a codec is a
  * small vtable; tern/protobuf_c.h provides the one generated code uses. */
 
@@ -167,9 +185,12 @@ typedef struct tern_server_options {
   int64_t max_receive_message_size;
   int64_t max_send_message_size; /* 0 = no limit */
   uint32_t max_concurrent_streams; /* per connection; 0 = 100 */
+  /* How responses are compressed unless a handler says otherwise; only
+   * used when the client accepts it (grpc-accept-encoding). */
+  tern_compression default_compression;
 } tern_server_options;
 
-#define TERN_SERVER_OPTIONS_INIT {0, 0, 0, 0, 0}
+#define TERN_SERVER_OPTIONS_INIT {0, 0, 0, 0, 0, TERN_COMPRESS_DEFAULT}
 
 /* opts may be NULL for the defaults (copied). */
 int tern_server_new(tern_server **server_out, const tern_server_options *opts);
@@ -233,6 +254,16 @@ int tern_server_call_send_headers(tern_server_call *call);
 /* The message that goes with a non-OK status the handler returns. */
 int tern_server_call_set_message(tern_server_call *call, const char *msg);
 
+/* Compresses the messages this call sends from now on (when the client
+ * accepts that algorithm; identity otherwise). */
+int tern_server_call_set_compression(tern_server_call *call,
+                                     tern_compression c);
+
+/* Non-zero when the last request message taken (the request of a unary or
+ * server-streaming call, or the last tern_server_call_read) arrived
+ * compressed. */
+int tern_server_call_message_compressed(const tern_server_call *call);
+
 /* Non-zero once the client cancelled, the deadline passed or the
  * connection went away. Handlers of long calls should poll it. */
 int tern_server_call_is_cancelled(const tern_server_call *call);
@@ -250,6 +281,9 @@ char *tern_server_call_strdup(tern_server_call *call, const char *s);
  * on an inline handler, where it queues). TERN_ECLOSED when the call has
  * ended. */
 int tern_server_call_write(tern_server_call *call, const void *msg);
+/* The same with TERN_WRITE_* flags. */
+int tern_server_call_write_flags(tern_server_call *call, const void *msg,
+                                 unsigned flags);
 
 /* Streaming: the next request message. Returns 1 and a new message in
  * *msg_out (free it with the codec's free, i.e. foo__free_unpacked(m,
@@ -270,9 +304,10 @@ typedef struct tern_channel_options {
   int64_t min_connect_timeout_ms;   /* 0 = 20000 */
   const char *authority;            /* :authority; NULL = from the target */
   const char *user_agent_prefix;    /* put before "tern-c/VERSION" */
+  tern_compression default_compression; /* for requests; DEFAULT = none */
 } tern_channel_options;
 
-#define TERN_CHANNEL_OPTIONS_INIT {0, 0, 0, 0, NULL, NULL}
+#define TERN_CHANNEL_OPTIONS_INIT {0, 0, 0, 0, NULL, NULL, TERN_COMPRESS_DEFAULT}
 
 /* Targets: "host:port", "dns:///host:port", "ipv4:1.2.3.4:5,6.7.8.9:10",
  * "ipv6:[::1]:5", "unix:/path", "unix:///abs/path". Connects lazily on the
@@ -307,9 +342,10 @@ typedef struct tern_call_options {
   tern_metadata *headers_out;
   tern_metadata *trailers_out;
   int wait_for_ready; /* queue while the channel is not ready */
+  tern_compression compression; /* requests; DEFAULT = the channel's */
 } tern_call_options;
 
-#define TERN_CALL_OPTIONS_INIT {0, NULL, NULL, NULL, 0}
+#define TERN_CALL_OPTIONS_INIT {0, NULL, NULL, NULL, 0, TERN_COMPRESS_DEFAULT}
 
 /* --- unary ------------------------------------------------------------ */
 
@@ -375,6 +411,13 @@ int tern_call_start(tern_channel *channel, const tern_method *method,
  * the flow-control window is full. TERN_ECLOSED if the call has ended
  * (finish tells how), TERN_ESTATE after close_send. */
 int tern_call_write(tern_call *call, const void *msg);
+
+/* The same with TERN_WRITE_* flags. */
+int tern_call_write_flags(tern_call *call, const void *msg, unsigned flags);
+
+/* Non-zero when the last message tern_call_read (or close_and_recv)
+ * returned arrived compressed. */
+int tern_call_message_compressed(const tern_call *call);
 
 /* Half-closes: no more messages from this side. */
 int tern_call_close_send(tern_call *call);

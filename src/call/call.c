@@ -22,6 +22,8 @@ int tern__call_init(struct tern_call *call, int is_client,
   call->refs = 1;
   call->timeout_ns = -1;
   call->grpc_status = -1;
+  call->send_alg = TERN_COMPRESS_IDENTITY;
+  call->peer_accept = 1u << TERN_COMPRESS_IDENTITY;
   tern__task_init(&call->kick, kick_task, call);
   tern__timer_init(&call->deadline_timer, NULL, call);
   if (tern_metadata_new(&call->in_md) != TERN_OK)
@@ -210,6 +212,12 @@ static void server_submit(struct tern_call *call) {
                   (!call->out_headers || tern_metadata_count(call->out_headers) == 0);
   NV_LIT(&l, ":status", "200");
   NV_LIT(&l, "content-type", "application/grpc");
+  NV_LIT(&l, "grpc-accept-encoding", TERN__ACCEPT_ENCODING);
+  if (!trailers_only && tern__call_effective_alg(call) > TERN_COMPRESS_IDENTITY) {
+    const char *name = tern_compression_name(
+        (tern_compression)tern__call_effective_alg(call));
+    nv_add(&l, "grpc-encoding", 13, name, strlen(name));
+  }
   nv_add_md(&l, call->out_headers);
   if (trailers_only)
     nv_add_status(&l, call);
@@ -278,18 +286,44 @@ void tern__call_kick_now(struct tern_call *call) {
 
 /* ---- messages ---------------------------------------------------------------- */
 
+int tern__call_effective_alg(const struct tern_call *call) {
+  int alg = call->send_alg;
+  /* A client cannot know what the server accepts before it answers; like
+   * grpc it compresses as asked (the server answers UNIMPLEMENTED if it
+   * cannot decompress). A server compresses only what the client accepts. */
+  if (alg == TERN_COMPRESS_DEFLATE || alg == TERN_COMPRESS_GZIP)
+    return (call->is_client || (call->peer_accept & (1u << alg)))
+               ? alg
+               : TERN_COMPRESS_IDENTITY;
+  return TERN_COMPRESS_IDENTITY;
+}
+
 int tern__call_encode(const tern_method *method, const void *type,
-                      const void *msg, tern__msg **out) {
+                      const void *msg, int alg, tern__msg **out) {
   const tern_codec *codec = method->codec;
   size_t n = codec->encoded_size(type, msg);
   tern__msg *m;
   if (n > UINT32_MAX)
     return TERN_EINVAL;
+  if (alg == TERN_COMPRESS_DEFLATE || alg == TERN_COMPRESS_GZIP) {
+    uint8_t *tmp = malloc(n ? n : 1);
+    int rv;
+    if (!tmp)
+      return TERN_ENOMEM;
+    if (n > 0 && codec->encode(type, msg, tmp) != n) {
+      free(tmp);
+      return TERN_EINVAL;
+    }
+    rv = tern__compress_frame((tern_compression)alg, tmp, n, out);
+    free(tmp);
+    return rv;
+  }
   m = malloc(sizeof(*m) + 5 + n);
   if (!m)
     return TERN_ENOMEM;
   m->next = NULL;
   m->off = 0;
+  m->compressed = 0;
   m->len = 5 + n;
   m->data[0] = 0; /* not compressed */
   m->data[1] = (uint8_t)(n >> 24);
@@ -302,6 +336,26 @@ int tern__call_encode(const tern_method *method, const void *type,
   }
   *out = m;
   return TERN_OK;
+}
+
+int tern__call_decode(struct tern_call *call, const void *type,
+                      const tern__msg *m, void **msg_out) {
+  const tern_codec *codec = call->method->codec;
+  uint8_t *plain = NULL;
+  size_t plen = 0;
+  int rv;
+  call->last_compressed = m->compressed;
+  if (!m->compressed)
+    return codec->decode(type, m->data, m->len, msg_out) == 0 ? TERN_OK
+                                                              : TERN_EPROTO;
+  /* on_data let only supported algorithms through */
+  rv = tern__decompress((tern_compression)call->recv_alg, m->data, m->len,
+                        call->max_recv, &plain, &plen);
+  if (rv != TERN_OK)
+    return rv;
+  rv = codec->decode(type, plain, plen, msg_out) == 0 ? TERN_OK : TERN_EPROTO;
+  free(plain);
+  return rv;
 }
 
 int tern__call_queue_out(struct tern_call *call, tern__msg *m, int no_wait) {
@@ -325,6 +379,7 @@ int tern__call_queue_out(struct tern_call *call, tern__msg *m, int no_wait) {
     call->out_head = m;
   call->out_tail = m;
   call->out_bytes += m->len;
+  call->out_committed = 1;
   pthread_mutex_unlock(&call->mu);
   return TERN_OK;
 }
@@ -415,6 +470,16 @@ static int server_header(struct tern_call *call, const uint8_t *name,
     call->bad_content_type = !grpc_content_type(value, vlen);
     return 0;
   }
+  if (name_is(name, nlen, "grpc-encoding")) {
+    int alg = tern__compression_parse((const char *)value, vlen);
+    call->recv_alg = alg < 0 ? -1 : alg;
+    return 0;
+  }
+  if (name_is(name, nlen, "grpc-accept-encoding")) {
+    call->peer_accept =
+        tern__accept_encoding_parse((const char *)value, vlen);
+    return 0;
+  }
   if (name_is(name, nlen, "grpc-timeout")) {
     int64_t ns;
     /* An unparsable timeout is ignored, as grpc C++ does. */
@@ -460,6 +525,11 @@ static int client_header(struct tern_call *call, const uint8_t *name,
       call->grpc_status = code > 16 ? TERN_STATUS_UNKNOWN : code;
     else
       call->grpc_status = TERN_STATUS_UNKNOWN;
+  } else if (name_is(name, nlen, "grpc-encoding")) {
+    int alg = tern__compression_parse((const char *)value, vlen);
+    call->recv_alg = alg < 0 ? -1 : alg;
+  } else if (name_is(name, nlen, "grpc-accept-encoding")) {
+    call->peer_accept = tern__accept_encoding_parse((const char *)value, vlen);
   } else if (name_is(name, nlen, "grpc-message")) {
     free(call->grpc_message);
     call->grpc_message =
@@ -572,9 +642,17 @@ int tern__call_on_data(struct tern_call *call, const uint8_t *data,
         break;
       mlen = ((uint32_t)call->pfx[1] << 24) | ((uint32_t)call->pfx[2] << 16) |
              ((uint32_t)call->pfx[3] << 8) | call->pfx[4];
-      if (call->pfx[0] & 1) {
-        tern__call_fail(call, TERN_STATUS_INTERNAL,
-                     "compressed message but no grpc-encoding is supported");
+      if ((call->pfx[0] & 1) && call->recv_alg <= TERN_COMPRESS_IDENTITY) {
+        /* doc/compression.md: a compressed message needs a grpc-encoding
+         * we support; an unsupported one is UNIMPLEMENTED (server). */
+        if (call->recv_alg < 0 && !call->is_client)
+          tern__call_fail(call, TERN_STATUS_UNIMPLEMENTED,
+                          "unsupported grpc-encoding");
+        else
+          tern__call_fail(call, TERN_STATUS_INTERNAL,
+                          call->recv_alg < 0
+                              ? "unsupported grpc-encoding"
+                              : "compressed message without grpc-encoding");
         break;
       }
       if (call->max_recv >= 0 && (int64_t)mlen > call->max_recv) {
@@ -594,6 +672,7 @@ int tern__call_on_data(struct tern_call *call, const uint8_t *data,
       call->partial->next = NULL;
       call->partial->len = mlen;
       call->partial->off = 0;
+      call->partial->compressed = call->pfx[0] & 1;
       call->partial_have = 0;
     }
     if (call->partial) {

@@ -18,7 +18,8 @@ typedef struct tern__conn tern__conn;
 typedef struct tern__msg {
   struct tern__msg *next;
   size_t len;
-  size_t off; /* bytes already handed to nghttp2 (out) */
+  size_t off;         /* bytes already handed to nghttp2 (out) */
+  uint8_t compressed; /* the message's compressed flag */
   uint8_t data[];
 } tern__msg;
 
@@ -85,6 +86,15 @@ struct tern_call {
   int bad_method;         /* :method was not POST */
   int bad_content_type;   /* content-type is not application/grpc[+-;]... */
 
+  /* compression: send_alg is the caller's choice (writer thread);
+   * recv_alg what the peer's grpc-encoding said (0 none, -1 unsupported);
+   * peer_accept the peer's grpc-accept-encoding as a bit mask. */
+  int send_alg;
+  int recv_alg;
+  unsigned peer_accept;
+  int out_committed;   /* under mu: a message was queued or headers sent */
+  int last_compressed; /* reader: the last message taken was compressed */
+
   /* client response, under mu */
   int grpc_status;        /* -1 until received */
   char *grpc_message;     /* percent-decoded */
@@ -134,9 +144,34 @@ void tern__call_wake(struct tern_call *call);
 /* Loop thread: what the kick task does, run now. */
 void tern__call_kick_now(struct tern_call *call);
 
-/* Encodes msg into a framed tern__msg (malloc'd). */
+/* Encodes msg into a framed tern__msg (malloc'd), compressed with alg
+ * (a tern_compression; DEFAULT and IDENTITY send it as it is). */
 int tern__call_encode(const tern_method *method, const void *type,
-                      const void *msg, tern__msg **out);
+                      const void *msg, int alg, tern__msg **out);
+
+/* Decodes a message taken from the inbound queue (decompressing it when
+ * its flag says so, up to the receive limit) and records whether it was
+ * compressed. TERN_OK, TERN_EPROTO (bad bytes), TERN_ETOOBIG (over the
+ * limit once decompressed), TERN_ENOMEM. Does not free m. */
+int tern__call_decode(struct tern_call *call, const void *type,
+                      const tern__msg *m, void **msg_out);
+
+/* The algorithm a writer uses: send_alg when the peer accepts it, else
+ * identity. */
+int tern__call_effective_alg(const struct tern_call *call);
+
+/* compress.c */
+/* "identity"/"deflate"/"gzip" -> tern_compression, -1 for others. */
+int tern__compression_parse(const char *s, size_t len);
+/* A grpc-accept-encoding value -> bit mask of 1 << tern_compression
+ * (identity always included). */
+unsigned tern__accept_encoding_parse(const char *s, size_t len);
+int tern__compress_frame(tern_compression alg, const uint8_t *in, size_t n,
+                         tern__msg **out);
+int tern__decompress(tern_compression alg, const uint8_t *in, size_t n,
+                     int64_t max, uint8_t **out, size_t *out_len);
+
+#define TERN__ACCEPT_ENCODING "identity,deflate,gzip"
 
 /* Any thread: appends an encoded message, waiting while more than the high
  * water mark is queued (unless no_wait). TERN_ECLOSED when the call ended,

@@ -332,7 +332,7 @@ int tern__channel_send_request(tern_channel *ch, client_call *cc,
   size_t n_owned = 0;
   int32_t id;
   const char *path = cc->c.method->path;
-  cap = 8 + nmd;
+  cap = 10 + nmd;
   nv = calloc(cap, sizeof(*nv));
   owned = calloc(nmd + 1, sizeof(*owned));
   if (!nv || !owned) {
@@ -356,6 +356,13 @@ int tern__channel_send_request(tern_channel *ch, client_call *cc,
   NV("te", "trailers", 8);
   NV("content-type", "application/grpc", 16);
   NV("user-agent", ch->user_agent, strlen(ch->user_agent));
+  NV("grpc-accept-encoding", TERN__ACCEPT_ENCODING,
+     sizeof(TERN__ACCEPT_ENCODING) - 1);
+  if (tern__call_effective_alg(&cc->c) > TERN_COMPRESS_IDENTITY) {
+    const char *enc = tern_compression_name(
+        (tern_compression)tern__call_effective_alg(&cc->c));
+    NV("grpc-encoding", enc, strlen(enc));
+  }
   if (cc->c.deadline_ns > 0) {
     int64_t left = cc->c.deadline_ns - tern__now_ns();
     size_t tl = tern__timeout_format(left > 0 ? left : 1, timeout);
@@ -437,6 +444,7 @@ int tern_channel_new(tern_channel **channel_out, const char *target,
            o.user_agent_prefix ? " " : "", TERN_VERSION);
   ch->max_recv = o.max_receive_message_size ? o.max_receive_message_size
                                             : DEFAULT_MAX_RECV;
+  ch->default_compression = o.default_compression;
   ch->min_connect_timeout_ms =
       o.min_connect_timeout_ms > 0 ? o.min_connect_timeout_ms : 20000;
   tern__backoff_init(&ch->backoff,

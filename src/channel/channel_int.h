@@ -16,6 +16,7 @@ struct tern_channel {
   char *user_agent;
   int64_t max_recv;
   int64_t min_connect_timeout_ms;
+  tern_compression default_compression;
 
   pthread_mutex_t mu;
   int refs;                     /* under mu: the user's + one per call */

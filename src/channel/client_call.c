@@ -87,13 +87,16 @@ void tern__client_call_complete(client_call *cc, tern_status_code code,
     st.code = c->code;
     st.message = c->message;
     if (st.code == TERN_STATUS_OK) {
-      if (tern__call_take_in(c, &m, 0) == 1 &&
-          c->method->codec->decode(c->method->response_type, m->data, m->len,
-                                   &resp) == 0) {
-      } else {
-        st.code = TERN_STATUS_INTERNAL;
-        st.message = m ? "failed to parse the response"
-                       : "the server sent no response message";
+      int rv = tern__call_take_in(c, &m, 0) == 1
+                   ? tern__call_decode(c, c->method->response_type, m, &resp)
+                   : TERN_ECLOSED;
+      if (rv != TERN_OK) {
+        st.code = rv == TERN_ETOOBIG ? TERN_STATUS_RESOURCE_EXHAUSTED
+                                     : TERN_STATUS_INTERNAL;
+        st.message = rv == TERN_ECLOSED ? "the server sent no response message"
+                     : rv == TERN_ETOOBIG
+                         ? "response larger than the limit once decompressed"
+                         : "failed to parse the response";
         resp = NULL;
       }
       free(m);
@@ -205,6 +208,8 @@ static int call_new(tern_channel *ch, const tern_method *method,
     return TERN_ENOMEM;
   }
   cc->channel = ch;
+  if (ch->default_compression != TERN_COMPRESS_DEFAULT)
+    cc->c.send_alg = ch->default_compression;
   if (opts) {
     if (opts->metadata) {
       if (tern_metadata_new(&cc->send_md) != TERN_OK ||
@@ -215,6 +220,8 @@ static int call_new(tern_channel *ch, const tern_method *method,
         return TERN_ENOMEM;
       }
     }
+    if (opts->compression != TERN_COMPRESS_DEFAULT)
+      cc->c.send_alg = opts->compression;
     cc->headers_out = opts->headers_out;
     cc->trailers_out = opts->trailers_out;
     cc->wait_for_ready = opts->wait_for_ready;
@@ -245,11 +252,19 @@ int tern_call_start(tern_channel *ch, const tern_method *method,
 }
 
 int tern_call_write(tern_call *call, const void *msg) {
+  return tern_call_write_flags(call, msg, 0);
+}
+
+int tern_call_write_flags(tern_call *call, const void *msg, unsigned flags) {
   tern__msg *m;
   int rv;
   if (!call || !msg)
     return TERN_EINVAL;
-  rv = tern__call_encode(call->method, call->method->request_type, msg, &m);
+  rv = tern__call_encode(call->method, call->method->request_type, msg,
+                         (flags & TERN_WRITE_NO_COMPRESS)
+                             ? TERN_COMPRESS_IDENTITY
+                             : tern__call_effective_alg(call),
+                         &m);
   if (rv != TERN_OK)
     return rv;
   rv = tern__call_queue_out(call, m, 0);
@@ -282,28 +297,35 @@ int tern_call_read(tern_call *call, void **msg_out) {
     return 0; /* ended: tern_call_finish tells how */
   if (rv != 1)
     return rv;
-  rv = call->method->codec->decode(call->method->response_type, m->data,
-                                   m->len, msg_out);
+  rv = tern__call_decode(call, call->method->response_type, m, msg_out);
   free(m);
-  if (rv != 0) {
+  if (rv != TERN_OK) {
     int wake;
     *msg_out = NULL;
     pthread_mutex_lock(&call->mu);
     wake = !call->done;
     if (!call->done) {
       call->done = 1;
-      call->code = TERN_STATUS_INTERNAL;
+      call->code = rv == TERN_ETOOBIG ? TERN_STATUS_RESOURCE_EXHAUSTED
+                                      : TERN_STATUS_INTERNAL;
       free(call->message);
-      call->message = strdup("failed to parse a response message");
+      call->message = strdup(rv == TERN_ETOOBIG
+                                 ? "response larger than the limit once "
+                                   "decompressed"
+                                 : "failed to parse a response message");
       call->cancel_requested = 1;
     }
     pthread_cond_broadcast(&call->cv);
     pthread_mutex_unlock(&call->mu);
     if (wake)
       tern__call_wake(call);
-    return TERN_EPROTO;
+    return rv == TERN_ETOOBIG ? TERN_ETOOBIG : TERN_EPROTO;
   }
   return 1;
+}
+
+int tern_call_message_compressed(const tern_call *call) {
+  return call ? call->last_compressed : 0;
 }
 
 static tern_status_code wait_done(tern_call *call, tern_status *status_out) {
@@ -333,6 +355,7 @@ static tern_status_code take_single_response(tern_call *call,
                                              void **response_out,
                                              tern_status *status_out) {
   tern__msg *m = NULL;
+  int rv;
   if (code != TERN_STATUS_OK)
     return code;
   if (tern__call_take_in(call, &m, 0) != 1) {
@@ -341,14 +364,19 @@ static tern_status_code take_single_response(tern_call *call,
                        "the server sent no response message");
     return TERN_STATUS_INTERNAL;
   }
-  if (call->method->codec->decode(call->method->response_type, m->data,
-                                  m->len, response_out) != 0) {
+  rv = tern__call_decode(call, call->method->response_type, m, response_out);
+  if (rv != TERN_OK) {
+    int big = rv == TERN_ETOOBIG;
     free(m);
     *response_out = NULL;
     if (status_out)
-      tern__status_set(status_out, TERN_STATUS_INTERNAL,
-                       "failed to parse the response");
-    return TERN_STATUS_INTERNAL;
+      tern__status_set(status_out,
+                       big ? TERN_STATUS_RESOURCE_EXHAUSTED
+                           : TERN_STATUS_INTERNAL,
+                       big ? "failed to decompress the response within the "
+                             "receive limit"
+                           : "failed to parse the response");
+    return big ? TERN_STATUS_RESOURCE_EXHAUSTED : TERN_STATUS_INTERNAL;
   }
   free(m);
   return TERN_STATUS_OK;
@@ -415,7 +443,8 @@ static int unary_prepare(tern_channel *ch, const tern_method *method,
   rv = call_new(ch, method, opts, &cc);
   if (rv != TERN_OK)
     return rv;
-  rv = tern__call_encode(method, method->request_type, request, &m);
+  rv = tern__call_encode(method, method->request_type, request,
+                         tern__call_effective_alg(&cc->c), &m);
   if (rv != TERN_OK) {
     tern__call_unref(&cc->c);
     return rv;

@@ -29,6 +29,8 @@ const char *tern_strerror(int err) {
     return "already registered";
   case TERN_EPROTO:
     return "protocol error";
+  case TERN_ETOOBIG:
+    return "message larger than the limit";
   default:
     return "unknown error";
   }

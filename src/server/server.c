@@ -165,10 +165,15 @@ static void run_handler(tern_server_call *sc) {
       finish_handler(sc, TERN_STATUS_CANCELLED);
       return;
     }
-    if (codec->decode(m->request_type, msg->data, msg->len, &request) != 0) {
+    int rv = tern__call_decode(c, m->request_type, msg, &request);
+    if (rv != TERN_OK) {
       free(msg);
-      tern_server_call_set_message(sc, "failed to parse the request");
-      finish_handler(sc, TERN_STATUS_INTERNAL);
+      tern_server_call_set_message(sc, rv == TERN_ETOOBIG
+                                           ? "request larger than the limit "
+                                             "once decompressed"
+                                           : "failed to parse the request");
+      finish_handler(sc, rv == TERN_ETOOBIG ? TERN_STATUS_RESOURCE_EXHAUSTED
+                                            : TERN_STATUS_INTERNAL);
       return;
     }
     free(msg);
@@ -187,7 +192,8 @@ static void run_handler(tern_server_call *sc) {
     codec->free_message(m->request_type, request);
   if (code == TERN_STATUS_OK && response) {
     tern__msg *out;
-    int rv = tern__call_encode(m, m->response_type, response, &out);
+    int rv = tern__call_encode(m, m->response_type, response,
+                               tern__call_effective_alg(c), &out);
     if (rv == TERN_OK)
       rv = tern__call_queue_out(c, out, 1);
     if (rv == TERN_ENOMEM || rv == TERN_EINVAL) {
@@ -376,6 +382,8 @@ static struct tern_call *on_new_stream(tern__conn *conn, int32_t id) {
     return NULL;
   }
   sc->server = s;
+  if (s->opts.default_compression != TERN_COMPRESS_DEFAULT)
+    sc->c.send_alg = s->opts.default_compression;
   pthread_mutex_lock(&s->mu);
   s->n_calls++;
   pthread_mutex_unlock(&s->mu);
@@ -944,6 +952,33 @@ char *tern_server_call_strdup(tern_server_call *sc, const char *s) {
 }
 
 int tern_server_call_write(tern_server_call *sc, const void *msg) {
+  return tern_server_call_write_flags(sc, msg, 0);
+}
+
+int tern_server_call_set_compression(tern_server_call *sc,
+                                     tern_compression c) {
+  int rv = TERN_OK;
+  if (!sc || (int)c < TERN_COMPRESS_DEFAULT || c > TERN_COMPRESS_GZIP)
+    return TERN_EINVAL;
+  pthread_mutex_lock(&sc->c.mu);
+  /* The response headers name the algorithm: too late once they (or a
+   * message that makes them go) are out. */
+  if (sc->c.out_committed || sc->c.send_headers)
+    rv = TERN_ESTATE;
+  else
+    sc->c.send_alg = c == TERN_COMPRESS_DEFAULT
+                         ? sc->server->opts.default_compression
+                         : c;
+  pthread_mutex_unlock(&sc->c.mu);
+  return rv;
+}
+
+int tern_server_call_message_compressed(const tern_server_call *sc) {
+  return sc ? sc->c.last_compressed : 0;
+}
+
+int tern_server_call_write_flags(tern_server_call *sc, const void *msg,
+                                 unsigned flags) {
   const tern_method *m = sc->c.method;
   tern__msg *out;
   int rv, inline_h;
@@ -952,7 +987,11 @@ int tern_server_call_write(tern_server_call *sc, const void *msg) {
   if (m->kind != TERN_METHOD_SERVER_STREAMING &&
       m->kind != TERN_METHOD_BIDI_STREAMING)
     return TERN_ESTATE;
-  rv = tern__call_encode(m, m->response_type, msg, &out);
+  rv = tern__call_encode(m, m->response_type, msg,
+                         (flags & TERN_WRITE_NO_COMPRESS)
+                             ? TERN_COMPRESS_IDENTITY
+                             : tern__call_effective_alg(&sc->c),
+                         &out);
   if (rv != TERN_OK)
     return rv;
   inline_h = (sc->entry->flags & TERN_REGISTER_INLINE) != 0;
@@ -976,9 +1015,9 @@ int tern_server_call_read(tern_server_call *sc, void **msg_out) {
   rv = tern__call_take_in(&sc->c, &in, 1);
   if (rv != 1)
     return rv;
-  rv = m->codec->decode(m->request_type, in->data, in->len, msg_out);
+  rv = tern__call_decode(&sc->c, m->request_type, in, msg_out);
   free(in);
-  if (rv != 0) {
+  if (rv != TERN_OK) {
     /* The call ends INTERNAL whatever the handler returns next. */
     struct tern_call *c = &sc->c;
     *msg_out = NULL;
@@ -987,9 +1026,13 @@ int tern_server_call_read(tern_server_call *sc, void **msg_out) {
       tern__msg *o = c->out_head;
       c->out_closed = 1;
       c->aborted = 1;
-      c->code = TERN_STATUS_INTERNAL;
+      c->code = rv == TERN_ETOOBIG ? TERN_STATUS_RESOURCE_EXHAUSTED
+                                   : TERN_STATUS_INTERNAL;
       free(c->message);
-      c->message = strdup("failed to parse a request message");
+      c->message = strdup(rv == TERN_ETOOBIG
+                              ? "request larger than the limit once "
+                                "decompressed"
+                              : "failed to parse a request message");
       while (o) {
         tern__msg *next = o->next;
         free(o);

@@ -21,16 +21,22 @@ static size_t raw_encode(const void *t, const void *m, uint8_t *out) {
   memcpy(out, ((const raw *)m)->data, ((const raw *)m)->len);
   return ((const raw *)m)->len;
 }
+/* Decodes into one allocation: the raw header then a copy of the bytes. */
 static int raw_decode(const void *t, const uint8_t *d, size_t n, void **o) {
+  raw *r = malloc(sizeof(raw) + n + 1);
   (void)t;
-  (void)d;
-  (void)n;
-  *o = NULL;
-  return -1;
+  if (!r)
+    return -1;
+  r->len = n;
+  r->data = (const uint8_t *)(r + 1);
+  if (n)
+    memcpy(r + 1, d, n);
+  *o = r;
+  return 0;
 }
 static void raw_free(const void *t, void *m) {
   (void)t;
-  (void)m;
+  free(m);
 }
 static size_t raw_msize(const void *t) {
   (void)t;
@@ -56,7 +62,7 @@ static void test_encode_writes_prefix_and_big_endian_length(void) {
   tern__msg *m;
   memset(body, 7, sizeof(body));
   SAY("a 300-byte message is framed as 00 00 00 01 2c + body");
-  CHECK_EQ_INT(tern__call_encode(&raw_method, NULL, &r, &m), TERN_OK);
+  CHECK_EQ_INT(tern__call_encode(&raw_method, NULL, &r, TERN_COMPRESS_IDENTITY, &m), TERN_OK);
   CHECK_EQ_INT(m->len, 305);
   CHECK_EQ_MEM(m->data, 5, "\x00\x00\x00\x01\x2c", 5);
   CHECK_EQ_INT(m->data[304], 7);
@@ -142,21 +148,124 @@ static void test_queue_out_refuses_after_close(void) {
   raw r = {1, (const uint8_t *)"q"};
   CHECK_EQ_INT(tern__call_init(&c, 1, &raw_method, &hooks, NULL, -1),
                TERN_OK);
-  CHECK_EQ_INT(tern__call_encode(&raw_method, NULL, &r, &m), TERN_OK);
+  CHECK_EQ_INT(tern__call_encode(&raw_method, NULL, &r, TERN_COMPRESS_IDENTITY, &m), TERN_OK);
   CHECK_EQ_INT(tern__call_queue_out(&c, m, 1), TERN_OK);
   CHECK_EQ_INT(c.out_bytes, 6);
   c.out_closed = 1;
-  CHECK_EQ_INT(tern__call_encode(&raw_method, NULL, &r, &m), TERN_OK);
+  CHECK_EQ_INT(tern__call_encode(&raw_method, NULL, &r, TERN_COMPRESS_IDENTITY, &m), TERN_OK);
   SAY("writing after the half-close is TERN_ESTATE");
   CHECK_EQ_INT(tern__call_queue_out(&c, m, 1), TERN_ESTATE);
   c.done = 1;
-  CHECK_EQ_INT(tern__call_encode(&raw_method, NULL, &r, &m), TERN_OK);
+  CHECK_EQ_INT(tern__call_encode(&raw_method, NULL, &r, TERN_COMPRESS_IDENTITY, &m), TERN_OK);
   SAY("writing after the end is TERN_ECLOSED");
   CHECK_EQ_INT(tern__call_queue_out(&c, m, 1), TERN_ECLOSED);
   tern__call_cleanup(&c);
 }
 
+/* Frames `len` bytes with alg, feeds them to a call that received
+ * grpc-encoding `enc`, and decodes what comes out. */
+static int round_trip(int alg, const char *enc, const uint8_t *data,
+                      size_t len, int64_t limit, raw **out, int *flag) {
+  struct tern_call c;
+  tern__msg *m;
+  raw r = {len, data};
+  int rv;
+  *out = NULL;
+  if (tern__call_encode(&raw_method, NULL, &r, alg, &m) != TERN_OK)
+    return -100;
+  *flag = m->data[0];
+  tern__call_init(&c, 0, &raw_method, &hooks, NULL, limit);
+  if (enc)
+    tern__call_on_header(&c, (const uint8_t *)"grpc-encoding", 13,
+                         (const uint8_t *)enc, strlen(enc));
+  tern__call_on_data(&c, m->data, m->len);
+  free(m);
+  if (tern__call_take_in(&c, &m, 0) != 1) {
+    rv = c.aborted ? -(int)c.code : -101;
+  } else {
+    rv = tern__call_decode(&c, NULL, m, (void **)out);
+    free(m);
+  }
+  tern__call_cleanup(&c);
+  return rv;
+}
+
+static void test_gzip_and_deflate_round_trip_with_flag_set(void) {
+  static const char *names[] = {"deflate", "gzip"};
+  int algs[] = {TERN_COMPRESS_DEFLATE, TERN_COMPRESS_GZIP};
+  uint8_t data[10000];
+  int i, flag;
+  size_t k;
+  for (k = 0; k < sizeof(data); k++)
+    data[k] = (uint8_t)(k % 7);
+  for (i = 0; i < 2; i++) {
+    raw *out;
+    SAY("%s: the flag byte is 1 and 10000 bytes come back intact", names[i]);
+    CHECK_EQ_INT(round_trip(algs[i], names[i], data, sizeof(data), -1, &out,
+                            &flag),
+                 TERN_OK);
+    CHECK_EQ_INT(flag, 1);
+    CHECK(out && out->len == sizeof(data) &&
+          memcmp(out->data, data, sizeof(data)) == 0);
+    free(out);
+  }
+}
+
+static void test_decompression_bomb_stops_at_the_limit(void) {
+  /* 64 MiB of zeros compress to ~64 KiB; the limit is 4 MiB. */
+  size_t big = 64u << 20;
+  uint8_t *zeros = calloc(1, big);
+  raw *out;
+  int flag;
+  SAY("64 MiB of zeros gzip-compressed, 4 MiB limit: TERN_ETOOBIG");
+  CHECK_EQ_INT(round_trip(TERN_COMPRESS_GZIP, "gzip", zeros, big, 4 << 20,
+                          &out, &flag),
+               TERN_ETOOBIG);
+  CHECK(out == NULL);
+  SAY("exactly at the limit is allowed");
+  CHECK_EQ_INT(round_trip(TERN_COMPRESS_GZIP, "gzip", zeros, 4u << 20,
+                          4 << 20, &out, &flag),
+               TERN_OK);
+  CHECK(out && out->len == (4u << 20));
+  free(out);
+  free(zeros);
+}
+
+static void test_compressed_flag_needs_a_supported_encoding(void) {
+  raw *out;
+  int flag;
+  SAY("flag set, no grpc-encoding: the server answers INTERNAL");
+  CHECK_EQ_INT(round_trip(TERN_COMPRESS_GZIP, NULL, (const uint8_t *)"abc",
+                          3, -1, &out, &flag),
+               -TERN_STATUS_INTERNAL);
+  SAY("flag set, grpc-encoding: identity: INTERNAL");
+  CHECK_EQ_INT(round_trip(TERN_COMPRESS_GZIP, "identity",
+                          (const uint8_t *)"abc", 3, -1, &out, &flag),
+               -TERN_STATUS_INTERNAL);
+  SAY("flag set, grpc-encoding: snappy (unsupported): UNIMPLEMENTED");
+  CHECK_EQ_INT(round_trip(TERN_COMPRESS_GZIP, "snappy",
+                          (const uint8_t *)"abc", 3, -1, &out, &flag),
+               -TERN_STATUS_UNIMPLEMENTED);
+  SAY("deflate bytes announced as gzip do not decode: TERN_EPROTO");
+  CHECK_EQ_INT(round_trip(TERN_COMPRESS_DEFLATE, "gzip",
+                          (const uint8_t *)"abcabc", 6, -1, &out, &flag),
+               TERN_EPROTO);
+}
+
+static void test_accept_encoding_parses_lists(void) {
+  unsigned m = tern__accept_encoding_parse("gzip, identity ,x-snappy", 24);
+  SAY("\"gzip, identity ,x-snappy\" accepts gzip and identity, not deflate");
+  CHECK(m & (1u << TERN_COMPRESS_GZIP));
+  CHECK(m & (1u << TERN_COMPRESS_IDENTITY));
+  CHECK(!(m & (1u << TERN_COMPRESS_DEFLATE)));
+  CHECK_EQ_STR(tern_compression_name(TERN_COMPRESS_DEFLATE), "deflate");
+}
+
 int main(void) {
+  RUN_TEST(test_gzip_and_deflate_round_trip_with_flag_set);
+  RUN_TEST(test_decompression_bomb_stops_at_the_limit);
+  RUN_TEST(test_compressed_flag_needs_a_supported_encoding);
+  RUN_TEST(test_accept_encoding_parses_lists);
   RUN_TEST(test_encode_writes_prefix_and_big_endian_length);
   RUN_TEST(test_parser_reassembles_messages_split_anywhere);
   RUN_TEST(test_parser_rejects_message_over_limit);
