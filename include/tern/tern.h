@@ -27,7 +27,8 @@ enum {
   TERN_ETIMEDOUT = -7, /* a wait ran out of time */
   TERN_EEXIST = -8,    /* already registered */
   TERN_EPROTO = -9,    /* the peer broke the protocol */
-  TERN_ETOOBIG = -10   /* a message is larger than the limit */
+  TERN_ETOOBIG = -10,  /* a message is larger than the limit */
+  TERN_EAGAIN = -11    /* inline handler: nothing to read / no room yet */
 };
 
 /* A static English name for a TERN_E* code. Never NULL. */
@@ -53,7 +54,10 @@ typedef enum tern_status_code {
   TERN_STATUS_INTERNAL = 13,
   TERN_STATUS_UNAVAILABLE = 14,
   TERN_STATUS_DATA_LOSS = 15,
-  TERN_STATUS_UNAUTHENTICATED = 16
+  TERN_STATUS_UNAUTHENTICATED = 16,
+  /* Not a gRPC status: what an inline streaming handler returns to be
+   * called again on its call's next event (see TERN_REGISTER_INLINE). */
+  TERN_STATUS_PENDING = -1
 } tern_status_code;
 
 /* "OK", "CANCELLED", ... "UNAUTHENTICATED"; "UNKNOWN" for other values. */
@@ -203,8 +207,15 @@ int tern_server_add_insecure_port(tern_server *server, const char *addr,
 
 /* Handlers run on the worker pool and may block (the default). */
 #define TERN_REGISTER_BLOCKING 0u
-/* Handlers run on the I/O thread and must not block; unary and
- * server-streaming methods only (others get TERN_EINVAL). */
+/* Handlers run on the I/O thread and must not block: no thread hand-off,
+ * the fastest path. A unary handler runs once. A streaming handler runs
+ * when the call starts and, while it returns TERN_STATUS_PENDING, again on
+ * each event of its call: messages arrived, the client half-closed, room
+ * to write after a TERN_EAGAIN, or the call was cancelled or timed out.
+ * There tern_server_call_read and tern_server_call_write never block:
+ * they return TERN_EAGAIN instead (nothing to read yet / the client's
+ * window is full: the message was not taken, write it again on the next
+ * run). Keep state across runs with tern_server_call_set_state. */
 #define TERN_REGISTER_INLINE 1u
 
 /* Adds a service. `handlers` (a generated servicer struct) is borrowed for
@@ -271,14 +282,20 @@ int tern_server_call_is_cancelled(const tern_server_call *call);
 /* Milliseconds until the call's deadline; INT64_MAX when it has none. */
 int64_t tern_server_call_time_remaining_ms(const tern_server_call *call);
 
+/* A pointer kept for the handler across the runs of an inline streaming
+ * handler (NULL at first). Memory from tern_server_call_alloc is freed
+ * with the call. */
+void tern_server_call_set_state(tern_server_call *call, void *state);
+void *tern_server_call_state(const tern_server_call *call);
+
 /* Memory that lives until the call ends: for strings and sub-messages a
  * handler puts in its response. NULL when out of memory. */
 void *tern_server_call_alloc(tern_server_call *call, size_t size);
 char *tern_server_call_strdup(tern_server_call *call, const char *s);
 
 /* Streaming: sends one response message (encoded before returning; msg is
- * borrowed). Blocks while the client's flow-control window is full (never
- * on an inline handler, where it queues). TERN_ECLOSED when the call has
+ * borrowed). Blocks while the client's flow-control window is full; an
+ * inline handler gets TERN_EAGAIN instead. TERN_ECLOSED when the call has
  * ended. */
 int tern_server_call_write(tern_server_call *call, const void *msg);
 /* The same with TERN_WRITE_* flags. */
@@ -289,7 +306,7 @@ int tern_server_call_write_flags(tern_server_call *call, const void *msg,
  * *msg_out (free it with the codec's free, i.e. foo__free_unpacked(m,
  * NULL)), 0 when the client half-closed, or a negative TERN_E* (the call
  * was cancelled or the message did not decode; the handler should return).
- * Blocking handlers only. */
+ * Inline handlers get TERN_EAGAIN when no message has arrived yet. */
 int tern_server_call_read(tern_server_call *call, void **msg_out);
 
 /* ------------------------------------------------------------------ */

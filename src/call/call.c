@@ -358,16 +358,22 @@ int tern__call_decode(struct tern_call *call, const void *type,
   return rv;
 }
 
-int tern__call_queue_out(struct tern_call *call, tern__msg *m, int no_wait) {
+int tern__call_queue_out(struct tern_call *call, tern__msg *m, int mode) {
   int rv = TERN_OK;
   pthread_mutex_lock(&call->mu);
-  while (!no_wait && !call->done && !call->aborted && !call->out_closed &&
-         call->out_head && call->out_bytes + m->len > TERN__WRITE_HIGH_WATER)
+  while (mode == TERN__QUEUE_WAIT && !call->done && !call->aborted &&
+         !call->out_closed && call->out_head &&
+         call->out_bytes + m->len > TERN__WRITE_HIGH_WATER)
     pthread_cond_wait(&call->cv, &call->mu);
   if (call->done || call->aborted || call->cancel_requested)
     rv = TERN_ECLOSED;
   else if (call->out_closed)
     rv = TERN_ESTATE;
+  else if (mode == TERN__QUEUE_EAGAIN && call->out_head &&
+           call->out_bytes + m->len > TERN__WRITE_HIGH_WATER) {
+    call->want_write = 1;
+    rv = TERN_EAGAIN;
+  }
   if (rv != TERN_OK) {
     pthread_mutex_unlock(&call->mu);
     free(m);
@@ -750,7 +756,7 @@ void tern__call_on_close(struct tern_call *call, uint32_t error) {
 ssize_t tern__call_read_data(struct tern_call *call, uint8_t *buf,
                              size_t length, uint32_t *data_flags) {
   size_t copied = 0;
-  int eof, wake_writers;
+  int eof, wake_writers, writable = 0;
   pthread_mutex_lock(&call->mu);
   wake_writers = call->out_bytes > TERN__WRITE_HIGH_WATER / 2;
   while (copied < length && call->out_head) {
@@ -772,6 +778,17 @@ ssize_t tern__call_read_data(struct tern_call *call, uint8_t *buf,
   eof = call->out_closed && !call->out_head;
   if (wake_writers && call->out_bytes <= TERN__WRITE_HIGH_WATER / 2)
     pthread_cond_broadcast(&call->cv);
+  if (call->want_write && call->out_bytes <= TERN__WRITE_HIGH_WATER / 2) {
+    call->want_write = 0;
+    writable = 1;
+  }
+  if (writable && call->hooks->on_writable) {
+    /* Unlock around the hook; it only defers work to the loop. */
+    pthread_mutex_unlock(&call->mu);
+    call->hooks->on_writable(call);
+    pthread_mutex_lock(&call->mu);
+    eof = call->out_closed && !call->out_head;
+  }
   if (copied == 0 && !eof) {
     pthread_mutex_unlock(&call->mu);
     call->data_deferred = 1;

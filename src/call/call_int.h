@@ -48,6 +48,9 @@ typedef struct tern__call_hooks {
   /* Optional: runs instead of tern__call_kick_now when the kick task
    * fires (the client uses it to start calls not yet on a stream). */
   void (*on_kick)(struct tern_call *call);
+  /* Optional: the outbound queue drained after a writer got TERN_EAGAIN
+   * (inline handlers). Runs inside nghttp2's send: defer real work. */
+  void (*on_writable)(struct tern_call *call);
 } tern__call_hooks;
 
 #define TERN__CONN_LOST 0xffffffffu
@@ -118,6 +121,7 @@ struct tern_call {
   size_t out_bytes;
   int out_closed;       /* client: half-closed; server: status is set */
   int send_headers;     /* server: send initial metadata now */
+  int want_write;       /* a writer got TERN_EAGAIN: tell on_writable */
 
   /* under mu: the end */
   int cancel_requested; /* a user thread asked to cancel */
@@ -173,10 +177,15 @@ int tern__decompress(tern_compression alg, const uint8_t *in, size_t n,
 
 #define TERN__ACCEPT_ENCODING "identity,deflate,gzip"
 
-/* Any thread: appends an encoded message, waiting while more than the high
- * water mark is queued (unless no_wait). TERN_ECLOSED when the call ended,
- * TERN_ESTATE after out_closed. Takes ownership of m in every case. */
-int tern__call_queue_out(struct tern_call *call, tern__msg *m, int no_wait);
+/* How tern__call_queue_out treats a full queue (more than the high water
+ * mark queued). */
+enum { TERN__QUEUE_WAIT = 0, TERN__QUEUE_FORCE = 1, TERN__QUEUE_EAGAIN = 2 };
+
+/* Any thread: appends an encoded message. With a full queue: WAIT blocks,
+ * FORCE queues anyway, EAGAIN returns TERN_EAGAIN (sets want_write).
+ * TERN_ECLOSED when the call ended, TERN_ESTATE after out_closed. Takes
+ * ownership of m in every case. */
+int tern__call_queue_out(struct tern_call *call, tern__msg *m, int mode);
 
 /* Any thread: waits for the next inbound message. 1 with *m_out, 0 when the
  * peer half-closed, TERN_ECLOSED when the call ended without that. */

@@ -189,8 +189,8 @@ static void cc_on_kick(struct tern_call *c) {
 }
 
 static const tern__call_hooks client_call_hooks = {
-    NULL, NULL, cc_on_half_close, cc_on_stream_closed, cc_destroy,
-    cc_on_kick};
+    NULL,       NULL,       cc_on_half_close, cc_on_stream_closed,
+    cc_destroy, cc_on_kick, NULL};
 
 /* ---- streaming API --------------------------------------------------------- */
 

@@ -31,6 +31,8 @@ const char *tern_strerror(int err) {
     return "protocol error";
   case TERN_ETOOBIG:
     return "message larger than the limit";
+  case TERN_EAGAIN:
+    return "not ready yet; try again on the next event";
   default:
     return "unknown error";
   }

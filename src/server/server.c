@@ -87,6 +87,13 @@ struct tern_server_call {
   arena_block *arena;
   int dispatched;
   int handler_done;
+  void *request;  /* decoded request (unary, server-streaming) */
+  void *response; /* response being filled (unary, client-streaming) */
+  void *state;    /* tern_server_call_set_state */
+  /* inline streaming (loop thread only) */
+  int inline_stream;
+  int pending;    /* the handler returned TERN_STATUS_PENDING */
+  tern__task react;
 };
 
 static tern_server_call *SC(struct tern_call *c) {
@@ -151,57 +158,97 @@ static void finish_handler(tern_server_call *sc, tern_status_code code) {
   tern__call_wake(c);
 }
 
-static void run_handler(tern_server_call *sc) {
+/* Decodes the request (unary, server-streaming) and sets up the response
+ * (unary, client-streaming). 0, or -1 after finishing the call. */
+static int handler_setup(tern_server_call *sc) {
   struct tern_call *c = &sc->c;
-  const entry *e = sc->entry;
-  const tern_method *m = e->method;
+  const tern_method *m = sc->entry->method;
   const tern_codec *codec = m->codec;
-  void *request = NULL, *response = NULL;
-  tern_status_code code;
   tern__msg *msg = NULL;
-
   if (m->kind == TERN_METHOD_UNARY || m->kind == TERN_METHOD_SERVER_STREAMING) {
+    int rv;
     if (tern__call_take_in(c, &msg, 0) != 1) {
       finish_handler(sc, TERN_STATUS_CANCELLED);
-      return;
+      return -1;
     }
-    int rv = tern__call_decode(c, m->request_type, msg, &request);
+    rv = tern__call_decode(c, m->request_type, msg, &sc->request);
+    free(msg);
     if (rv != TERN_OK) {
-      free(msg);
+      sc->request = NULL;
       tern_server_call_set_message(sc, rv == TERN_ETOOBIG
                                            ? "request larger than the limit "
                                              "once decompressed"
                                            : "failed to parse the request");
       finish_handler(sc, rv == TERN_ETOOBIG ? TERN_STATUS_RESOURCE_EXHAUSTED
                                             : TERN_STATUS_INTERNAL);
-      return;
+      return -1;
     }
-    free(msg);
   }
   if (m->kind == TERN_METHOD_UNARY || m->kind == TERN_METHOD_CLIENT_STREAMING) {
-    response = tern_server_call_alloc(sc, codec->message_size(m->response_type));
-    if (!response) {
-      codec->free_message(m->request_type, request);
+    sc->response =
+        tern_server_call_alloc(sc, codec->message_size(m->response_type));
+    if (!sc->response) {
       finish_handler(sc, TERN_STATUS_RESOURCE_EXHAUSTED);
-      return;
+      return -1;
     }
-    codec->init_message(m->response_type, response);
+    codec->init_message(m->response_type, sc->response);
   }
-  code = m->invoke(e->handlers, sc, request, response, e->user_data);
-  if (request)
-    codec->free_message(m->request_type, request);
-  if (code == TERN_STATUS_OK && response) {
+  return 0;
+}
+
+/* Runs the handler once. Returns 1 when it asked to run again (inline
+ * streaming), 0 when the call is finished. */
+static int handler_invoke(tern_server_call *sc) {
+  struct tern_call *c = &sc->c;
+  const entry *e = sc->entry;
+  const tern_method *m = e->method;
+  tern_status_code code;
+  code = m->invoke(e->handlers, sc, sc->request, sc->response, e->user_data);
+  if (code == TERN_STATUS_PENDING) {
+    if (sc->inline_stream)
+      return 1;
+    tern_server_call_set_message(sc, "handler returned PENDING outside "
+                                     "an inline streaming call");
+    code = TERN_STATUS_INTERNAL;
+  }
+  if (sc->request) {
+    m->codec->free_message(m->request_type, sc->request);
+    sc->request = NULL;
+  }
+  if (code == TERN_STATUS_OK && sc->response) {
     tern__msg *out;
-    int rv = tern__call_encode(m, m->response_type, response,
+    int rv = tern__call_encode(m, m->response_type, sc->response,
                                tern__call_effective_alg(c), &out);
     if (rv == TERN_OK)
-      rv = tern__call_queue_out(c, out, 1);
+      rv = tern__call_queue_out(c, out, TERN__QUEUE_FORCE);
     if (rv == TERN_ENOMEM || rv == TERN_EINVAL) {
       tern_server_call_set_message(sc, "failed to encode the response");
       code = TERN_STATUS_INTERNAL;
     }
   }
   finish_handler(sc, code);
+  return 0;
+}
+
+static void run_handler(tern_server_call *sc) {
+  if (handler_setup(sc) == 0)
+    handler_invoke(sc);
+}
+
+/* Loop thread, end of turn: runs an inline streaming handler again. */
+static void react_task(tern__task *t) {
+  tern_server_call *sc = t->data;
+  if (sc->pending && !sc->handler_done)
+    sc->pending = handler_invoke(sc);
+  tern__call_unref(&sc->c); /* taken by react() */
+}
+
+/* Loop thread: an event for an inline streaming handler. */
+static void react(tern_server_call *sc) {
+  if (!sc->pending || sc->react.queued)
+    return;
+  tern__call_ref(&sc->c);
+  tern__loop_defer(sc->c.loop, &sc->react);
 }
 
 static void *worker_main(void *arg) {
@@ -229,7 +276,9 @@ static void dispatch(tern_server_call *sc) {
   tern_server *s = sc->server;
   sc->dispatched = 1;
   if (sc->entry->flags & TERN_REGISTER_INLINE) {
-    run_handler(sc);
+    sc->inline_stream = sc->entry->method->kind != TERN_METHOD_UNARY;
+    if (handler_setup(sc) == 0)
+      sc->pending = handler_invoke(sc);
     return;
   }
   tern__call_ref(&sc->c); /* the worker's */
@@ -318,6 +367,7 @@ static void sc_on_headers(struct tern_call *c) {
 
 static void sc_on_message(struct tern_call *c) {
   tern_server_call *sc = SC(c);
+  react(sc);
   if (!sc->entry || sc->dispatched)
     return;
   if (c->in_count > 1)
@@ -327,6 +377,7 @@ static void sc_on_message(struct tern_call *c) {
 
 static void sc_on_half_close(struct tern_call *c) {
   tern_server_call *sc = SC(c);
+  react(sc);
   if (!sc->entry || sc->dispatched || c->aborted)
     return;
   if (c->in_count != 1) {
@@ -344,12 +395,18 @@ static void sc_on_stream_closed(struct tern_call *c, uint32_t error) {
   c->done = 1;
   pthread_cond_broadcast(&c->cv);
   pthread_mutex_unlock(&c->mu);
+  react(SC(c)); /* an inline handler learns it was cancelled */
 }
+
+static void sc_on_writable(struct tern_call *c) { react(SC(c)); }
 
 static void sc_destroy(struct tern_call *c) {
   tern_server_call *sc = SC(c);
   tern_server *s = sc->server;
   arena_block *b = sc->arena;
+  if (sc->request) /* an inline handler that never finished */
+    sc->entry->method->codec->free_message(sc->entry->method->request_type,
+                                           sc->request);
   while (b) {
     arena_block *next = b->next;
     free(b);
@@ -365,7 +422,7 @@ static void sc_destroy(struct tern_call *c) {
 
 static const tern__call_hooks server_call_hooks = {
     sc_on_headers, sc_on_message, sc_on_half_close, sc_on_stream_closed,
-    sc_destroy,    NULL};
+    sc_destroy,    NULL,           sc_on_writable};
 
 /* ---- connections ---------------------------------------------------------- */
 
@@ -382,6 +439,7 @@ static struct tern_call *on_new_stream(tern__conn *conn, int32_t id) {
     return NULL;
   }
   sc->server = s;
+  tern__task_init(&sc->react, react_task, sc);
   if (s->opts.default_compression != TERN_COMPRESS_DEFAULT)
     sc->c.send_alg = s->opts.default_compression;
   pthread_mutex_lock(&s->mu);
@@ -640,11 +698,6 @@ int tern_server_register(tern_server *s, const tern_service *service,
   for (i = 0; i < s->n_services; i++)
     if (strcmp(s->services[i]->name, service->name) == 0)
       return TERN_EEXIST;
-  if (flags & TERN_REGISTER_INLINE)
-    for (i = 0; i < service->n_methods; i++)
-      if (service->methods[i].kind == TERN_METHOD_CLIENT_STREAMING ||
-          service->methods[i].kind == TERN_METHOD_BIDI_STREAMING)
-        return TERN_EINVAL;
   sv = realloc(s->services, (s->n_services + 1) * sizeof(*sv));
   if (!sv)
     return TERN_ENOMEM;
@@ -928,6 +981,14 @@ int64_t tern_server_call_time_remaining_ms(const tern_server_call *sc) {
   return left <= 0 ? 0 : left / 1000000;
 }
 
+void tern_server_call_set_state(tern_server_call *sc, void *state) {
+  sc->state = state;
+}
+
+void *tern_server_call_state(const tern_server_call *sc) {
+  return sc->state;
+}
+
 void *tern_server_call_alloc(tern_server_call *sc, size_t size) {
   arena_block *b;
   if (size > SIZE_MAX - sizeof(*b))
@@ -995,7 +1056,8 @@ int tern_server_call_write_flags(tern_server_call *sc, const void *msg,
   if (rv != TERN_OK)
     return rv;
   inline_h = (sc->entry->flags & TERN_REGISTER_INLINE) != 0;
-  rv = tern__call_queue_out(&sc->c, out, inline_h);
+  rv = tern__call_queue_out(&sc->c, out,
+                            inline_h ? TERN__QUEUE_EAGAIN : TERN__QUEUE_WAIT);
   if (rv == TERN_OK)
     tern__call_wake(&sc->c);
   return rv;
@@ -1008,11 +1070,13 @@ int tern_server_call_read(tern_server_call *sc, void **msg_out) {
   if (!sc || !msg_out || !m)
     return TERN_EINVAL;
   *msg_out = NULL;
-  if ((m->kind != TERN_METHOD_CLIENT_STREAMING &&
-       m->kind != TERN_METHOD_BIDI_STREAMING) ||
-      (sc->entry->flags & TERN_REGISTER_INLINE))
+  if (m->kind != TERN_METHOD_CLIENT_STREAMING &&
+      m->kind != TERN_METHOD_BIDI_STREAMING)
     return TERN_ESTATE;
-  rv = tern__call_take_in(&sc->c, &in, 1);
+  rv = tern__call_take_in(&sc->c, &in,
+                          !(sc->entry->flags & TERN_REGISTER_INLINE));
+  if (rv == TERN_ETIMEDOUT)
+    return TERN_EAGAIN;
   if (rv != 1)
     return rv;
   rv = tern__call_decode(&sc->c, m->request_type, in, msg_out);

@@ -130,8 +130,100 @@ static tern_status_code h_bidi(tern_server_call *call, void *ud) {
 
 static const Tern__Test__EchoServicer servicer = {h_unary, h_server_stream,
                                                  h_client_stream, h_bidi};
+/* ---- inline versions: never block, return PENDING to be run again ---- */
+
+typedef struct stream_state {
+  int next;           /* server-streaming: next index to send */
+  int n;              /* client-streaming / bidi: messages seen */
+  size_t bytes;
+  Tern__Test__EchoRequest *unsent; /* bidi: echo refused with EAGAIN */
+} stream_state;
+
+static stream_state *state_of(tern_server_call *call) {
+  stream_state *st = tern_server_call_state(call);
+  if (!st) {
+    st = tern_server_call_alloc(call, sizeof(*st));
+    tern_server_call_set_state(call, st);
+  }
+  return st;
+}
+
+static tern_status_code hi_server_stream(tern_server_call *call,
+                                         const Tern__Test__EchoRequest *req,
+                                         void *ud) {
+  stream_state *st = state_of(call);
+  (void)ud;
+  while (st->next < req->count) {
+    Tern__Test__EchoResponse r = TERN__TEST__ECHO_RESPONSE__INIT;
+    int rv;
+    fill(call, req, &r);
+    r.index = st->next;
+    rv = tern__test__inline_echo_servicer__server_stream_write(call, &r);
+    if (rv == TERN_EAGAIN)
+      return TERN_STATUS_PENDING; /* run again when there is room */
+    if (rv != TERN_OK)
+      return TERN_STATUS_CANCELLED;
+    st->next++;
+  }
+  return (tern_status_code)req->code;
+}
+
+static tern_status_code hi_client_stream(tern_server_call *call,
+                                         Tern__Test__EchoResponse *resp,
+                                         void *ud) {
+  stream_state *st = state_of(call);
+  Tern__Test__EchoRequest *req;
+  int rv;
+  (void)ud;
+  while ((rv = tern__test__inline_echo_servicer__client_stream_read(
+              call, &req)) == 1) {
+    st->n++;
+    st->bytes += req->payload.len;
+    tern__test__echo_request__free_unpacked(req, NULL);
+  }
+  if (rv == TERN_EAGAIN)
+    return TERN_STATUS_PENDING;
+  if (rv < 0)
+    return TERN_STATUS_CANCELLED;
+  resp->index = st->n;
+  resp->payload.len = st->bytes;
+  resp->payload.data = tern_server_call_alloc(call, st->bytes ? st->bytes : 1);
+  return TERN_STATUS_OK;
+}
+
+static tern_status_code hi_bidi(tern_server_call *call, void *ud) {
+  stream_state *st = state_of(call);
+  int rv;
+  (void)ud;
+  for (;;) {
+    Tern__Test__EchoRequest *req = st->unsent;
+    Tern__Test__EchoResponse r = TERN__TEST__ECHO_RESPONSE__INIT;
+    st->unsent = NULL;
+    if (!req) {
+      rv = tern__test__inline_echo_servicer__bidi_read(call, &req);
+      if (rv == TERN_EAGAIN)
+        return TERN_STATUS_PENDING;
+      if (rv == 0)
+        return TERN_STATUS_OK;
+      if (rv < 0)
+        return TERN_STATUS_CANCELLED;
+    }
+    r.payload = req->payload;
+    r.index = st->n;
+    rv = tern__test__inline_echo_servicer__bidi_write(call, &r);
+    if (rv == TERN_EAGAIN) {
+      st->unsent = req; /* keep it for the next run */
+      return TERN_STATUS_PENDING;
+    }
+    tern__test__echo_request__free_unpacked(req, NULL);
+    if (rv != TERN_OK)
+      return TERN_STATUS_CANCELLED;
+    st->n++;
+  }
+}
+
 static const Tern__Test__InlineEchoServicer inline_servicer = {
-    h_unary, h_server_stream};
+    h_unary, hi_server_stream, hi_client_stream, hi_bidi};
 
 static tern_server *g_server;
 static int g_port;
@@ -615,6 +707,81 @@ static void test_graceful_shutdown_lets_calls_finish_then_cancels(void) {
   tern_channel_free(ch);
 }
 
+static void test_inline_streaming_handlers_resume_on_events(void) {
+  tern_channel *ch = channel();
+  Tern__Test__InlineEchoStub stub;
+  Tern__Test__EchoRequest req = TERN__TEST__ECHO_REQUEST__INIT;
+  Tern__Test__EchoResponse *resp = NULL;
+  tern_call *call = NULL;
+  int n = 0, in_order = 1, i;
+  uint8_t buf[1000];
+  tern__test__inline_echo_stub_init(&stub, ch);
+
+  /* 400 x 64 KiB = 25 MiB: far past the windows and the 256 KiB write
+   * queue, so the handler hits TERN_EAGAIN and must be run again. */
+  req.count = 400;
+  req.response_size = 64 * 1024;
+  CHECK_EQ_INT(
+      tern__test__inline_echo_stub__server_stream(&stub, &req, NULL, &call),
+      TERN_OK);
+  while (tern__test__inline_echo_stub__server_stream_read(call, &resp) == 1) {
+    if (resp->index != n || resp->payload.len != 64 * 1024)
+      in_order = 0;
+    n++;
+    tern__test__echo_response__free_unpacked(resp, NULL);
+    if (n % 100 == 0)
+      usleep(50000); /* a slow reader: the server must wait, not queue */
+  }
+  SAY("inline server-streaming of 25 MiB to a slow reader: 400 in order");
+  CHECK_EQ_INT(n, 400);
+  CHECK(in_order);
+  CHECK_EQ_INT(tern_call_finish(call, NULL), TERN_STATUS_OK);
+  tern_call_free(call);
+
+  memset(buf, 2, sizeof(buf));
+  tern__test__echo_request__init(&req);
+  req.payload.data = buf;
+  req.payload.len = sizeof(buf);
+  CHECK_EQ_INT(tern__test__inline_echo_stub__client_stream(&stub, NULL, &call),
+               TERN_OK);
+  for (i = 0; i < 300; i++)
+    CHECK_EQ_INT(tern__test__inline_echo_stub__client_stream_write(call, &req),
+                 TERN_OK);
+  resp = NULL;
+  SAY("inline client-streaming counts 300 messages and 300000 bytes");
+  CHECK_EQ_INT(tern__test__inline_echo_stub__client_stream_close_and_recv(
+                   call, &resp, NULL),
+               TERN_STATUS_OK);
+  CHECK(resp && resp->index == 300 && resp->payload.len == 300000);
+  if (resp)
+    tern__test__echo_response__free_unpacked(resp, NULL);
+  tern_call_free(call);
+
+  {
+    /* write_all's stub function is a plain tern_call_write: any call. */
+    bidi_writer bw = {NULL, 3000, 0};
+    pthread_t th;
+    int got = 0, ordered = 1;
+    CHECK_EQ_INT(tern__test__inline_echo_stub__bidi(&stub, NULL, &bw.call),
+                 TERN_OK);
+    pthread_create(&th, NULL, write_all, &bw);
+    while (tern__test__inline_echo_stub__bidi_read(bw.call, &resp) == 1) {
+      if (resp->index != got || resp->payload.len != 100)
+        ordered = 0;
+      got++;
+      tern__test__echo_response__free_unpacked(resp, NULL);
+    }
+    pthread_join(th, NULL);
+    SAY("inline bidi echoes 3000 messages in order");
+    CHECK_EQ_INT(bw.failures, 0);
+    CHECK_EQ_INT(got, 3000);
+    CHECK(ordered);
+    CHECK_EQ_INT(tern_call_finish(bw.call, NULL), TERN_STATUS_OK);
+    tern_call_free(bw.call);
+  }
+  tern_channel_free(ch);
+}
+
 int main(void) {
   snprintf(g_unix_path, sizeof(g_unix_path), "/tmp/tern-core-%d.sock",
            (int)getpid());
@@ -625,6 +792,7 @@ int main(void) {
   RUN_TEST(test_receive_limit_gives_resource_exhausted_and_channel_lives);
   RUN_TEST(test_many_concurrent_calls_share_one_connection);
   RUN_TEST(test_inline_handlers_serve_unary_and_server_streaming);
+  RUN_TEST(test_inline_streaming_handlers_resume_on_events);
   RUN_TEST(test_deadline_reaches_handler_and_client);
   RUN_TEST(test_bidi_reads_and_writes_from_two_threads);
   RUN_TEST(test_client_streaming_counts_and_future);

@@ -54,7 +54,7 @@ static const tern_method raw_method = {"M", "/s.S/M", TERN_METHOD_BIDI_STREAMING
 
 static void destroy_noop(struct tern_call *c) { (void)c; }
 static const tern__call_hooks hooks = {NULL, NULL, NULL, NULL, destroy_noop,
-                                       NULL};
+                                       NULL, NULL};
 
 static void test_encode_writes_prefix_and_big_endian_length(void) {
   uint8_t body[300];
