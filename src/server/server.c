@@ -71,6 +71,7 @@ struct tern_server {
   int n_workers;
   struct tern_server_call *wq_head, *wq_tail;
   int wq_stop;
+  pthread_cond_t wq_cv; /* workers wait here, apart from state waiters */
 
   pthread_mutex_t mu;
   pthread_cond_t cv;
@@ -257,7 +258,7 @@ static void *worker_main(void *arg) {
     tern_server_call *sc;
     pthread_mutex_lock(&s->mu);
     while (!s->wq_head && !s->wq_stop)
-      pthread_cond_wait(&s->cv, &s->mu);
+      pthread_cond_wait(&s->wq_cv, &s->mu);
     sc = s->wq_head;
     if (!sc) {
       pthread_mutex_unlock(&s->mu);
@@ -289,8 +290,7 @@ static void dispatch(tern_server_call *sc) {
   else
     s->wq_head = sc;
   s->wq_tail = sc;
-  /* Broadcast: the same condition variable serves shutdown waiters. */
-  pthread_cond_broadcast(&s->cv);
+  pthread_cond_signal(&s->wq_cv);
   pthread_mutex_unlock(&s->mu);
 }
 
@@ -414,10 +414,9 @@ static void sc_destroy(struct tern_call *c) {
   }
   tern__call_cleanup(c);
   free(sc);
-  pthread_mutex_lock(&s->mu);
-  s->n_calls--;
-  pthread_cond_broadcast(&s->cv);
-  pthread_mutex_unlock(&s->mu);
+  /* Atomic: no server-wide lock per call. Only a shutdown waits on the
+   * count, and it polls it (see tern_server_shutdown). */
+  __atomic_fetch_sub(&s->n_calls, 1, __ATOMIC_RELEASE);
 }
 
 static const tern__call_hooks server_call_hooks = {
@@ -442,9 +441,7 @@ static struct tern_call *on_new_stream(tern__conn *conn, int32_t id) {
   tern__task_init(&sc->react, react_task, sc);
   if (s->opts.default_compression != TERN_COMPRESS_DEFAULT)
     sc->c.send_alg = s->opts.default_compression;
-  pthread_mutex_lock(&s->mu);
-  s->n_calls++;
-  pthread_mutex_unlock(&s->mu);
+  __atomic_fetch_add(&s->n_calls, 1, __ATOMIC_RELAXED);
   return &sc->c;
 }
 
@@ -559,6 +556,7 @@ int tern_server_new(tern_server **server_out, const tern_server_options *opts) {
     s->opts.max_concurrent_streams = DEFAULT_MAX_STREAMS;
   pthread_mutex_init(&s->mu, NULL);
   pthread_cond_init(&s->cv, NULL);
+  pthread_cond_init(&s->wq_cv, NULL);
   *server_out = s;
   return TERN_OK;
 }
@@ -800,6 +798,10 @@ static void post_all(tern_server *s, void (*fn)(void *)) {
       usleep(1000);
 }
 
+static int calls_left(tern_server *s) {
+  return __atomic_load_n(&s->n_calls, __ATOMIC_ACQUIRE) > 0;
+}
+
 int tern_server_shutdown(tern_server *s, int64_t grace_ms) {
   int i;
   int64_t deadline;
@@ -822,7 +824,7 @@ int tern_server_shutdown(tern_server *s, int64_t grace_ms) {
   post_all(s, loop_goaway);
   deadline = grace_ms < 0 ? INT64_MAX : tern__now_ms() + grace_ms;
   pthread_mutex_lock(&s->mu);
-  while ((s->n_calls > 0 || s->n_conns > 0) && tern__now_ms() < deadline) {
+  while ((calls_left(s) || s->n_conns > 0) && tern__now_ms() < deadline) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     ts.tv_nsec += 10 * 1000000;
@@ -837,10 +839,19 @@ int tern_server_shutdown(tern_server *s, int64_t grace_ms) {
   /* Grace is over: cancel what is left; handlers see it and return. */
   post_all(s, loop_close_all);
   pthread_mutex_lock(&s->mu);
-  while (s->n_calls > 0 || s->n_conns > 0)
-    pthread_cond_wait(&s->cv, &s->mu);
+  while (calls_left(s) || s->n_conns > 0) {
+    /* n_calls is not signalled (it is atomic): poll it every 10 ms. */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 10 * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000;
+    }
+    pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+  }
   s->wq_stop = 1;
-  pthread_cond_broadcast(&s->cv);
+  pthread_cond_broadcast(&s->wq_cv);
   pthread_mutex_unlock(&s->mu);
 
   for (i = 0; i < s->n_workers; i++)
@@ -867,7 +878,7 @@ void tern_server_free(tern_server *s) {
   /* Workers that failed to start in tern_server_start still need joining. */
   pthread_mutex_lock(&s->mu);
   s->wq_stop = 1;
-  pthread_cond_broadcast(&s->cv);
+  pthread_cond_broadcast(&s->wq_cv);
   pthread_mutex_unlock(&s->mu);
   for (i = 0; i < s->n_workers; i++)
     pthread_join(s->workers[i], NULL);
@@ -886,6 +897,7 @@ void tern_server_free(tern_server *s) {
   free(s->services);
   free(s->table);
   pthread_cond_destroy(&s->cv);
+  pthread_cond_destroy(&s->wq_cv);
   pthread_mutex_destroy(&s->mu);
   free(s);
 }
