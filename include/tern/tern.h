@@ -125,6 +125,31 @@ const char *tern_compression_name(tern_compression c);
 #define TERN_WRITE_NO_COMPRESS 1u
 
 /* ------------------------------------------------------------------ */
+/* TLS (OpenSSL; TLS 1.2 and 1.3, ALPN "h2" required). Strings are copied
+ * when the port or channel is created. PEM files or PEM text in memory:
+ * set one of each pair. */
+
+typedef struct tern_tls_options {
+  /* Our certificate chain and key: required for a server; for a client,
+   * only to present a certificate (mutual TLS). */
+  const char *cert_chain_file;
+  const char *private_key_file;
+  const char *cert_chain_pem;
+  const char *private_key_pem;
+  /* CAs that verify the peer. Client: NULL uses the system's bundle.
+   * Server: the CAs client certificates must chain to (mutual TLS). */
+  const char *ca_file;
+  const char *ca_pem;
+  /* Server: require and verify a client certificate (mutual TLS). */
+  int require_client_cert;
+  /* Client: the name the server's certificate must carry, instead of the
+   * target's host (grpc's ssl_target_name_override). Also sent as SNI. */
+  const char *server_host_override;
+} tern_tls_options;
+
+#define TERN_TLS_OPTIONS_INIT {NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL}
+
+/* ------------------------------------------------------------------ */
 /* Messages and methods. The core never includes protobuf-c: a codec is a
  * small vtable; tern/protobuf_c.h provides the one generated code uses. */
 
@@ -205,6 +230,11 @@ int tern_server_new(tern_server **server_out, const tern_server_options *opts);
 int tern_server_add_insecure_port(tern_server *server, const char *addr,
                                   int *port_out);
 
+/* The same over TLS. TERN_EINVAL when the certificate, key or CA cannot be
+ * loaded (the reason is logged). */
+int tern_server_add_secure_port(tern_server *server, const char *addr,
+                                const tern_tls_options *tls, int *port_out);
+
 /* Handlers run on the worker pool and may block (the default). */
 #define TERN_REGISTER_BLOCKING 0u
 /* Handlers run on the I/O thread and must not block: no thread hand-off,
@@ -279,6 +309,10 @@ int tern_server_call_message_compressed(const tern_server_call *call);
  * connection went away. Handlers of long calls should poll it. */
 int tern_server_call_is_cancelled(const tern_server_call *call);
 
+/* Over mutual TLS: the client certificate's subject common name, or NULL
+ * (no TLS, or no client certificate). Borrowed for the call's life. */
+const char *tern_server_call_peer_identity(const tern_server_call *call);
+
 /* Milliseconds until the call's deadline; INT64_MAX when it has none. */
 int64_t tern_server_call_time_remaining_ms(const tern_server_call *call);
 
@@ -322,9 +356,11 @@ typedef struct tern_channel_options {
   const char *authority;            /* :authority; NULL = from the target */
   const char *user_agent_prefix;    /* put before "tern-c/VERSION" */
   tern_compression default_compression; /* for requests; DEFAULT = none */
+  const tern_tls_options *tls;          /* NULL: cleartext (h2c) */
 } tern_channel_options;
 
-#define TERN_CHANNEL_OPTIONS_INIT {0, 0, 0, 0, NULL, NULL, TERN_COMPRESS_DEFAULT}
+#define TERN_CHANNEL_OPTIONS_INIT                                             \
+  {0, 0, 0, 0, NULL, NULL, TERN_COMPRESS_DEFAULT, NULL}
 
 /* Targets: "host:port", "dns:///host:port", "ipv4:1.2.3.4:5,6.7.8.9:10",
  * "ipv6:[::1]:5", "unix:/path", "unix:///abs/path". Connects lazily on the

@@ -37,6 +37,8 @@ static void channel_destroy(tern_channel *ch) {
   free(ch->user_agent);
   free(ch->addrs);
   free(ch->addr_lens);
+  tern__tls_ctx_unref(ch->tls);
+  free(ch->tls_host);
   pthread_mutex_destroy(&ch->mu);
   free(ch);
 }
@@ -179,6 +181,8 @@ static void conn_goaway(tern__conn *conn) {
   tern__conn_schedule_flush(conn);
 }
 
+static void attempt_next(tern_channel *ch);
+
 static void conn_closed(tern__conn *conn) {
   tern_channel *ch = conn->owner;
   if (conn->owner_prev)
@@ -187,6 +191,18 @@ static void conn_closed(tern__conn *conn) {
     ch->conns = conn->owner_next;
   if (conn->owner_next)
     conn->owner_next->owner_prev = conn->owner_prev;
+  if (ch->handshaking == conn) {
+    /* The TLS handshake failed: that address failed. */
+    ch->handshaking = NULL;
+    tern__timer_stop(ch->loop, &ch->connect_timer);
+    snprintf(ch->last_error, sizeof(ch->last_error), "%s",
+             conn->error[0] ? conn->error : "TLS handshake failed");
+    if (!ch->closing) {
+      ch->addr_idx++;
+      attempt_next(ch);
+    }
+    return;
+  }
   if (ch->conn == conn) {
     ch->conn = NULL;
     if (!ch->closing)
@@ -196,8 +212,24 @@ static void conn_closed(tern__conn *conn) {
     start_connect(ch);
 }
 
+static void conn_ready(tern_channel *ch, tern__conn *conn) {
+  ch->conn = conn;
+  tern__backoff_reset(&ch->backoff);
+  set_state(ch, TERN_CHANNEL_READY);
+  flush_pending(ch);
+}
+
+static void conn_tls_ready(tern__conn *conn) {
+  tern_channel *ch = conn->owner;
+  if (ch->handshaking != conn)
+    return;
+  ch->handshaking = NULL;
+  tern__timer_stop(ch->loop, &ch->connect_timer);
+  conn_ready(ch, conn);
+}
+
 static const tern__conn_ops client_conn_ops = {NULL, conn_goaway,
-                                               conn_closed};
+                                               conn_closed, conn_tls_ready};
 
 static void backoff_fired(tern__timer *t) {
   tern_channel *ch = t->data;
@@ -207,8 +239,6 @@ static void backoff_fired(tern__timer *t) {
   if (ch->pending_head)
     start_connect(ch);
 }
-
-static void attempt_next(tern_channel *ch);
 
 static void connect_failed(tern_channel *ch) {
   if (ch->connect_fd >= 0) {
@@ -226,7 +256,8 @@ static void connected(tern_channel *ch) {
   tern__conn *conn;
   int fd = ch->connect_fd, one = 1;
   tern__io_stop(ch->loop, &ch->connect_io);
-  tern__timer_stop(ch->loop, &ch->connect_timer);
+  if (!ch->tls) /* with TLS the timer also bounds the handshake */
+    tern__timer_stop(ch->loop, &ch->connect_timer);
   ch->connect_fd = -1;
   if (ch->addrs[ch->addr_idx].ss_family != AF_UNIX)
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -245,10 +276,15 @@ static void connected(tern_channel *ch) {
   if (ch->conns)
     ch->conns->owner_prev = conn;
   ch->conns = conn;
-  ch->conn = conn;
-  tern__backoff_reset(&ch->backoff);
-  set_state(ch, TERN_CHANNEL_READY);
-  flush_pending(ch);
+  if (ch->tls) {
+    ch->handshaking = conn;
+    if (tern__conn_start_tls(conn, ch->tls, ch->tls_host) != TERN_OK) {
+      snprintf(conn->error, sizeof(conn->error), "TLS setup failed");
+      tern__conn_close(conn); /* conn_closed tries the next address */
+    }
+    return;
+  }
+  conn_ready(ch, conn);
 }
 
 static void connect_io_cb(tern__io *io, unsigned events) {
@@ -257,7 +293,9 @@ static void connect_io_cb(tern__io *io, unsigned events) {
   socklen_t len = sizeof(err);
   (void)events;
   if (getsockopt(io->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err) {
-    TERN__DEBUG("connect: %s", strerror(err ? err : errno));
+    snprintf(ch->last_error, sizeof(ch->last_error), "connect: %s",
+             strerror(err ? err : errno));
+    TERN__DEBUG("%s", ch->last_error);
     connect_failed(ch);
     return;
   }
@@ -265,7 +303,15 @@ static void connect_io_cb(tern__io *io, unsigned events) {
 }
 
 static void connect_timeout(tern__timer *t) {
-  connect_failed(t->data);
+  tern_channel *ch = t->data;
+  if (ch->handshaking) {
+    snprintf(ch->handshaking->error, sizeof(ch->handshaking->error),
+             "TLS handshake timed out");
+    tern__conn_close(ch->handshaking); /* conn_closed goes on */
+    return;
+  }
+  snprintf(ch->last_error, sizeof(ch->last_error), "connect timed out");
+  connect_failed(ch);
 }
 
 static void attempt_next(tern_channel *ch) {
@@ -302,14 +348,23 @@ static void attempt_next(tern_channel *ch) {
   }
   /* Every address failed: TRANSIENT_FAILURE until the backoff ends. */
   set_state(ch, TERN_CHANNEL_TRANSIENT_FAILURE);
-  fail_pending(ch, 0, "failed to connect to all addresses");
+  {
+    char why[256];
+    if (ch->n_addrs == 0)
+      snprintf(ch->last_error, sizeof(ch->last_error),
+               "name resolution failed");
+    snprintf(why, sizeof(why),
+             "failed to connect to all addresses; last error: %s",
+             ch->last_error[0] ? ch->last_error : "unknown");
+    fail_pending(ch, 0, why);
+  }
   tern__timer_start(ch->loop, &ch->backoff_timer,
                     tern__now_ns() +
                         tern__backoff_next(&ch->backoff) * 1000000);
 }
 
 static void start_connect(tern_channel *ch) {
-  if (ch->closing || ch->conn || ch->connect_fd >= 0 ||
+  if (ch->closing || ch->conn || ch->connect_fd >= 0 || ch->handshaking ||
       tern__timer_armed(&ch->backoff_timer))
     return;
   set_state(ch, TERN_CHANNEL_CONNECTING);
@@ -350,7 +405,10 @@ int tern__channel_send_request(tern_channel *ch, client_call *cc,
     n++;                                                                       \
   } while (0)
   NV(":method", "POST", 4);
-  NV(":scheme", "http", 4);
+  if (ch->tls)
+    NV(":scheme", "https", 5);
+  else
+    NV(":scheme", "http", 4);
   NV(":path", path, strlen(path));
   NV(":authority", ch->authority, strlen(ch->authority));
   NV("te", "trailers", 8);
@@ -406,8 +464,11 @@ void tern__channel_submit(tern_channel *ch, client_call *cc) {
     return;
   }
   if (tern__timer_armed(&ch->backoff_timer) && !cc->wait_for_ready) {
-    tern__client_call_complete(cc, TERN_STATUS_UNAVAILABLE,
-                               "failed to connect to all addresses");
+    char why[256];
+    snprintf(why, sizeof(why),
+             "failed to connect to all addresses; last error: %s",
+             ch->last_error[0] ? ch->last_error : "unknown");
+    tern__client_call_complete(cc, TERN_STATUS_UNAVAILABLE, why);
     return;
   }
   enqueue(ch, cc);
@@ -445,6 +506,27 @@ int tern_channel_new(tern_channel **channel_out, const char *target,
   ch->max_recv = o.max_receive_message_size ? o.max_receive_message_size
                                             : DEFAULT_MAX_RECV;
   ch->default_compression = o.default_compression;
+  if (o.tls) {
+    const char *a = ch->authority, *end;
+    rv = tern__tls_ctx_new(&ch->tls, 0, o.tls);
+    if (rv != TERN_OK) {
+      tern__target_free(&ch->target);
+      free(ch->authority);
+      free(ch->user_agent);
+      free(ch);
+      return rv;
+    }
+    /* The host part of the authority: "[v6]:p" -> "v6", "h:p" -> "h". */
+    if (a[0] == '[') {
+      a++;
+      end = strchr(a, ']');
+    } else {
+      end = strrchr(a, ':');
+    }
+    ch->tls_host = end ? strndup(a, (size_t)(end - a)) : strdup(a);
+    if (!ch->tls_host)
+      goto fail;
+  }
   ch->min_connect_timeout_ms =
       o.min_connect_timeout_ms > 0 ? o.min_connect_timeout_ms : 20000;
   tern__backoff_init(&ch->backoff,
@@ -472,6 +554,8 @@ fail:
   tern__target_free(&ch->target);
   free(ch->authority);
   free(ch->user_agent);
+  tern__tls_ctx_unref(ch->tls);
+  free(ch->tls_host);
   free(ch);
   return TERN_ENOMEM;
 }

@@ -36,6 +36,10 @@ struct tern_channel {
   client_call *pending_head, *pending_tail; /* waiting for a connection */
   client_call *active;   /* started calls not yet delivered */
   int closing;
+  tern__tls_ctx *tls;          /* NULL: cleartext */
+  char *tls_host;              /* the name the server certificate must carry */
+  tern__conn *handshaking;     /* TLS connection not ready yet */
+  char last_error[200];        /* why the last connection attempt failed */
 };
 
 struct client_call {

@@ -31,6 +31,7 @@ typedef struct entry {
 typedef struct listener {
   tern__io io;
   struct tern_server *server;
+  tern__tls_ctx *tls; /* NULL: cleartext */
 } listener;
 
 typedef struct srv_loop {
@@ -91,6 +92,7 @@ struct tern_server_call {
   void *request;  /* decoded request (unary, server-streaming) */
   void *response; /* response being filled (unary, client-streaming) */
   void *state;    /* tern_server_call_set_state */
+  char *peer_identity; /* TLS client certificate CN */
   /* inline streaming (loop thread only) */
   int inline_stream;
   int pending;    /* the handler returned TERN_STATUS_PENDING */
@@ -413,6 +415,7 @@ static void sc_destroy(struct tern_call *c) {
     b = next;
   }
   tern__call_cleanup(c);
+  free(sc->peer_identity);
   free(sc);
   /* Atomic: no server-wide lock per call. Only a shutdown waits on the
    * count, and it polls it (see tern_server_shutdown). */
@@ -438,6 +441,8 @@ static struct tern_call *on_new_stream(tern__conn *conn, int32_t id) {
     return NULL;
   }
   sc->server = s;
+  if (conn->peer_cn)
+    sc->peer_identity = strdup(conn->peer_cn);
   tern__task_init(&sc->react, react_task, sc);
   if (s->opts.default_compression != TERN_COMPRESS_DEFAULT)
     sc->c.send_alg = s->opts.default_compression;
@@ -461,9 +466,9 @@ static void on_conn_closed(tern__conn *conn) {
 }
 
 static const tern__conn_ops server_conn_ops = {on_new_stream, NULL,
-                                               on_conn_closed};
+                                               on_conn_closed, NULL};
 
-static void add_conn(srv_loop *sl, int fd) {
+static void add_conn(srv_loop *sl, int fd, tern__tls_ctx *tls) {
   tern_server *s = sl->server;
   tern__conn_config cfg;
   tern__conn *conn;
@@ -494,16 +499,19 @@ static void add_conn(srv_loop *sl, int fd) {
   if (sl->conns)
     sl->conns->owner_prev = conn;
   sl->conns = conn;
+  if (tls && tern__conn_start_tls(conn, tls, NULL) != TERN_OK)
+    tern__conn_close(conn);
 }
 
 typedef struct handoff {
   srv_loop *sl;
   int fd;
+  tern__tls_ctx *tls;
 } handoff;
 
 static void handoff_run(void *arg) {
   handoff *h = arg;
-  add_conn(h->sl, h->fd);
+  add_conn(h->sl, h->fd, h->tls);
   free(h);
 }
 
@@ -526,10 +534,10 @@ static void on_accept(tern__io *io, unsigned events) {
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     sl = &s->loops[s->next_loop++ % (unsigned)s->n_loops];
     if (sl == &s->loops[0]) {
-      add_conn(sl, fd);
+      add_conn(sl, fd, l->tls);
     } else {
       handoff *h = malloc(sizeof(*h));
-      if (!h || (h->sl = sl, h->fd = fd,
+      if (!h || (h->sl = sl, h->fd = fd, h->tls = l->tls,
                  tern__loop_post_fn(sl->loop, handoff_run, h)) != TERN_OK) {
         free(h);
         close(fd);
@@ -562,7 +570,7 @@ int tern_server_new(tern_server **server_out, const tern_server_options *opts) {
 }
 
 static int bind_one(tern_server *s, int family, const struct sockaddr *sa,
-                    socklen_t salen, int *port_io) {
+                    socklen_t salen, int *port_io, tern__tls_ctx *tls) {
   int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   int one = 1;
   listener *ls;
@@ -603,13 +611,16 @@ static int bind_one(tern_server *s, int family, const struct sockaddr *sa,
   }
   s->listeners = ls;
   ls[s->n_listeners].server = s;
+  ls[s->n_listeners].tls = tls;
+  if (tls)
+    tern__tls_ctx_ref(tls);
   tern__io_init(&ls[s->n_listeners].io, fd, on_accept, NULL);
   s->n_listeners++;
   return TERN_OK;
 }
 
-int tern_server_add_insecure_port(tern_server *s, const char *addr,
-                                  int *port_out) {
+static int add_port(tern_server *s, const char *addr, int *port_out,
+                    tern__tls_ctx *tls) {
   char host[256];
   const char *colon, *h, *port_s;
   size_t hlen;
@@ -633,7 +644,8 @@ int tern_server_add_insecure_port(tern_server *s, const char *addr,
     un.sun_family = AF_UNIX;
     memcpy(un.sun_path, path, strlen(path));
     unlink(path);
-    rv = bind_one(s, AF_UNIX, (struct sockaddr *)&un, sizeof(un), &port);
+    rv = bind_one(s, AF_UNIX, (struct sockaddr *)&un, sizeof(un), &port,
+                  tls);
     if (rv == TERN_OK && port_out)
       *port_out = 0;
     return rv;
@@ -671,8 +683,8 @@ int tern_server_add_insecure_port(tern_server *s, const char *addr,
     if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
       continue;
     /* With port 0, every address of the name shares the first one's. */
-    if (bind_one(s, ai->ai_family, ai->ai_addr, ai->ai_addrlen, &port) ==
-        TERN_OK)
+    if (bind_one(s, ai->ai_family, ai->ai_addr, ai->ai_addrlen, &port,
+                 tls) == TERN_OK)
       bound++;
   }
   freeaddrinfo(res);
@@ -681,6 +693,27 @@ int tern_server_add_insecure_port(tern_server *s, const char *addr,
   if (port_out)
     *port_out = port;
   return TERN_OK;
+}
+
+int tern_server_add_insecure_port(tern_server *s, const char *addr,
+                                  int *port_out) {
+  return add_port(s, addr, port_out, NULL);
+}
+
+int tern_server_add_secure_port(tern_server *s, const char *addr,
+                                const tern_tls_options *tls, int *port_out) {
+  tern__tls_ctx *ctx;
+  int rv;
+  if (!s || !addr || !tls)
+    return TERN_EINVAL;
+  if (s->state != S_NEW)
+    return TERN_ESTATE;
+  rv = tern__tls_ctx_new(&ctx, 1, tls);
+  if (rv != TERN_OK)
+    return rv;
+  rv = add_port(s, addr, port_out, ctx);
+  tern__tls_ctx_unref(ctx); /* the listeners hold their own references */
+  return rv;
 }
 
 int tern_server_register(tern_server *s, const tern_service *service,
@@ -882,9 +915,11 @@ void tern_server_free(tern_server *s) {
   pthread_mutex_unlock(&s->mu);
   for (i = 0; i < s->n_workers; i++)
     pthread_join(s->workers[i], NULL);
-  for (k = 0; k < s->n_listeners; k++)
+  for (k = 0; k < s->n_listeners; k++) {
     if (s->listeners[k].io.fd >= 0)
       close(s->listeners[k].io.fd);
+    tern__tls_ctx_unref(s->listeners[k].tls);
+  }
   for (i = 0; i < s->n_loops; i++) {
     tern__loop_stop(s->loops[i].loop);
     tern__loop_join(s->loops[i].loop);
@@ -983,6 +1018,10 @@ int tern_server_call_is_cancelled(const tern_server_call *sc) {
   if (!r && sc->c.deadline_ns > 0 && tern__now_ns() >= sc->c.deadline_ns)
     r = 1;
   return r;
+}
+
+const char *tern_server_call_peer_identity(const tern_server_call *sc) {
+  return sc->peer_identity;
 }
 
 int64_t tern_server_call_time_remaining_ms(const tern_server_call *sc) {

@@ -7,6 +7,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+
 #include "transport/transport_int.h"
 
 #define READ_CHUNK (64 * 1024)
@@ -167,6 +169,9 @@ const nghttp2_data_provider tern__call_data_provider = {{0}, data_read};
 
 static void conn_free_task(tern__task *t) {
   tern__conn *conn = t->data;
+  if (conn->ssl)
+    SSL_free(conn->ssl);
+  free(conn->peer_cn);
   nghttp2_session_del(conn->session);
   tern__buf_free(&conn->out);
   free(conn);
@@ -191,10 +196,45 @@ void tern__conn_close(tern__conn *conn) {
   tern__loop_defer(conn->loop, &conn->free_task);
 }
 
+/* send() or SSL_write(): bytes written, -1 with errno EAGAIN when the
+ * socket is full, -1 otherwise. */
+static ssize_t conn_send(tern__conn *conn, const uint8_t *p, size_t len) {
+  int n, err;
+  if (!conn->ssl)
+    return send(conn->io.fd, p, len, MSG_NOSIGNAL);
+  ERR_clear_error();
+  n = SSL_write(conn->ssl, p, len > INT32_MAX ? INT32_MAX : (int)len);
+  if (n > 0)
+    return n;
+  err = SSL_get_error(conn->ssl, n);
+  errno = (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ)
+              ? EAGAIN
+              : EPIPE;
+  return -1;
+}
+
+/* recv() or SSL_read(): bytes read, 0 at the end, -1 with errno. */
+static ssize_t conn_recv(tern__conn *conn, uint8_t *p, size_t len) {
+  int n, err;
+  if (!conn->ssl)
+    return recv(conn->io.fd, p, len, 0);
+  ERR_clear_error();
+  n = SSL_read(conn->ssl, p, (int)len);
+  if (n > 0)
+    return n;
+  err = SSL_get_error(conn->ssl, n);
+  if (err == SSL_ERROR_ZERO_RETURN)
+    return 0;
+  errno = (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
+              ? EAGAIN
+              : ECONNRESET;
+  return -1;
+}
+
 static int write_out(tern__conn *conn) {
   while (conn->out_off < conn->out.len) {
-    ssize_t n = send(conn->io.fd, conn->out.data + conn->out_off,
-                     conn->out.len - conn->out_off, MSG_NOSIGNAL);
+    ssize_t n = conn_send(conn, conn->out.data + conn->out_off,
+                          conn->out.len - conn->out_off);
     if (n < 0) {
       if (errno == EINTR)
         continue;
@@ -209,11 +249,58 @@ static int write_out(tern__conn *conn) {
   return 0;
 }
 
+/* Drives the TLS handshake. 1 when done, 0 while in progress, -1 after
+ * closing the connection. */
+static int handshake(tern__conn *conn) {
+  int r, err;
+  ERR_clear_error();
+  r = SSL_do_handshake(conn->ssl);
+  if (r == 1) {
+    if (!tern__tls_alpn_is_h2(conn->ssl)) {
+      snprintf(conn->error, sizeof(conn->error),
+               "TLS peer did not negotiate ALPN h2");
+      tern__conn_close(conn);
+      return -1;
+    }
+    conn->handshaking = 0;
+    conn->peer_cn = tern__tls_peer_common_name(conn->ssl);
+    if (conn->ops->on_ready)
+      conn->ops->on_ready(conn);
+    return conn->closed ? -1 : 1;
+  }
+  err = SSL_get_error(conn->ssl, r);
+  if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+    if (tern__io_set(conn->loop, &conn->io,
+                     err == SSL_ERROR_WANT_READ
+                         ? TERN__IO_READ
+                         : TERN__IO_READ | TERN__IO_WRITE) != TERN_OK)
+      tern__conn_close(conn);
+    return conn->closed ? -1 : 0;
+  }
+  {
+    char why[128];
+    long v = SSL_get_verify_result(conn->ssl);
+    tern__tls_error(why, sizeof(why));
+    if (v != X509_V_OK)
+      snprintf(conn->error, sizeof(conn->error),
+               "TLS handshake failed: certificate verify failed: %s",
+               X509_verify_cert_error_string(v));
+    else
+      snprintf(conn->error, sizeof(conn->error), "TLS handshake failed: %s",
+               why);
+  }
+  TERN__DEBUG("%s", conn->error);
+  tern__conn_close(conn);
+  return -1;
+}
+
 /* Drains nghttp2 into one buffer and writes it: one send() per batch. */
 static void conn_flush(tern__task *t) {
   tern__conn *conn = t->data;
   unsigned interest;
   if (conn->closed)
+    return;
+  if (conn->handshaking && handshake(conn) <= 0)
     return;
   for (;;) {
     int r = write_out(conn);
@@ -269,9 +356,15 @@ static void conn_io(tern__io *io, unsigned events) {
   int i;
   if (conn->closed)
     return;
+  if (conn->handshaking) {
+    (void)events;
+    if (handshake(conn) <= 0)
+      return;
+    events |= TERN__IO_READ; /* data may have come with the last flight */
+  }
   if (events & TERN__IO_READ) {
     for (i = 0; i < READS_PER_TURN && !conn->closed; i++) {
-      ssize_t n = recv(io->fd, buf, sizeof(buf), 0);
+      ssize_t n = conn_recv(conn, buf, sizeof(buf));
       ssize_t used;
       if (n < 0) {
         if (errno == EINTR)
@@ -295,7 +388,7 @@ static void conn_io(tern__io *io, unsigned events) {
         tern__conn_close(conn);
         return;
       }
-      if ((size_t)n < sizeof(buf))
+      if ((size_t)n < sizeof(buf) && !(conn->ssl && SSL_pending(conn->ssl)))
         break;
     }
   }
@@ -382,6 +475,17 @@ int tern__conn_new(tern__conn **conn_out, tern__loop *loop, int fd,
   }
   tern__conn_schedule_flush(conn);
   *conn_out = conn;
+  return TERN_OK;
+}
+
+int tern__conn_start_tls(tern__conn *conn, tern__tls_ctx *tls,
+                         const char *host) {
+  conn->ssl = tern__tls_new_ssl(tls, conn->io.fd, host);
+  if (!conn->ssl)
+    return TERN_ENOMEM;
+  conn->handshaking = 1;
+  /* The client speaks first: make the flush start the handshake. */
+  tern__conn_schedule_flush(conn);
   return TERN_OK;
 }
 

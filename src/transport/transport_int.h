@@ -4,6 +4,7 @@
 #define TERN_TRANSPORT_INT_H
 
 #include <nghttp2/nghttp2.h>
+#include <openssl/ssl.h>
 
 #include "call/call_int.h"
 #include "common/common_int.h"
@@ -20,7 +21,25 @@ typedef struct tern__conn_ops {
   /* The connection is closed; every call on it has been told. The conn is
    * freed after this returns. */
   void (*on_closed)(tern__conn *conn);
+  /* TLS: the handshake is done and ALPN chose h2 (optional). */
+  void (*on_ready)(tern__conn *conn);
 } tern__conn_ops;
+
+/* ---- TLS (tls.c) ---- */
+typedef struct tern__tls_ctx tern__tls_ctx;
+/* TERN_EINVAL (reason logged) when certificates or keys do not load. */
+int tern__tls_ctx_new(tern__tls_ctx **out, int is_server,
+                      const tern_tls_options *o);
+void tern__tls_ctx_ref(tern__tls_ctx *t);
+void tern__tls_ctx_unref(tern__tls_ctx *t);
+/* A new SSL on fd; host (client) is checked against the certificate
+ * unless the context has a server_host_override. */
+SSL *tern__tls_new_ssl(tern__tls_ctx *t, int fd, const char *host);
+int tern__tls_alpn_is_h2(SSL *ssl);
+/* The peer certificate's subject CN, malloc'd, or NULL. */
+char *tern__tls_peer_common_name(SSL *ssl);
+/* The most telling queued OpenSSL error as text (clears the queue). */
+void tern__tls_error(char *buf, size_t len);
 
 typedef struct tern__conn_config {
   uint32_t max_concurrent_streams; /* advertised (server) */
@@ -44,6 +63,10 @@ struct tern__conn {
   int closed;        /* torn down; waiting to be freed */
   int goaway_rcvd;
   int draining;      /* we sent GOAWAY: close when the last stream ends */
+  SSL *ssl;          /* NULL for cleartext */
+  int handshaking;   /* TLS handshake not finished: no HTTP/2 yet */
+  char *peer_cn;     /* TLS: the peer certificate's subject CN */
+  char error[160];   /* why the connection closed, when known */
   struct tern__conn *owner_prev, *owner_next; /* owner's list */
 };
 
@@ -52,6 +75,12 @@ struct tern__conn {
 int tern__conn_new(tern__conn **conn_out, tern__loop *loop, int fd,
                    int is_client, const tern__conn_config *cfg,
                    const tern__conn_ops *ops, void *owner);
+
+/* Wraps the connection in TLS before any byte moves: call right after
+ * tern__conn_new. The handshake runs on the loop; ops->on_ready follows.
+ * host: what the server's certificate must name (client). */
+int tern__conn_start_tls(tern__conn *conn, tern__tls_ctx *tls,
+                         const char *host);
 
 /* Schedules a flush at the end of this loop turn. */
 void tern__conn_schedule_flush(tern__conn *conn);
