@@ -120,7 +120,8 @@ static tern_status_code list_features(tern_server_call *call,
   return TERN_STATUS_OK;
 }
 
-/* Request-streaming RPC: counts points and known (named) features, sums
+/* Request-streaming RPC: counts points and known features (any point in
+ * the database, named or not, as the Python tutorial's `if feature:`), sums
  * the distance between consecutive points, and times the trip. */
 static tern_status_code record_route(tern_server_call *call,
                                      Routeguide__RouteSummary *response,
@@ -139,7 +140,7 @@ static tern_status_code record_route(tern_server_call *call,
     routeguide__point__free_unpacked(point, NULL);
     if (point_count < INT32_MAX) /* a client may send forever */
       point_count++;
-    if (f && f->name[0] != '\0' && feature_count < INT32_MAX)
+    if (f && feature_count < INT32_MAX)
       feature_count++;
     if (point_count > 1)
       distance += rg_distance_m(prev, p);
