@@ -107,6 +107,9 @@ const char *tern_metadata_get(const tern_metadata *md, const char *key,
 /* Removes every entry. */
 void tern_metadata_clear(tern_metadata *md);
 
+/* Adds "authorization: Bearer <token>" (call credentials). */
+int tern_metadata_add_bearer(tern_metadata *md, const char *token);
+
 /* ------------------------------------------------------------------ */
 /* Message compression (grpc doc/compression.md). */
 
@@ -217,9 +220,21 @@ typedef struct tern_server_options {
   /* How responses are compressed unless a handler says otherwise; only
    * used when the client accepts it (grpc-accept-encoding). */
   tern_compression default_compression;
+
+  /* Limits against hostile or broken peers (0 = the default shown). */
+  uint32_t max_header_list_size;   /* 16 KiB; more: RESOURCE_EXHAUSTED */
+  int max_connections;             /* 10000; more are closed at accept */
+  int64_t max_connection_idle_ms;  /* none; then GOAWAY */
+  int64_t max_connection_age_ms;   /* none; then GOAWAY, +-10% jitter */
+  int64_t max_connection_age_grace_ms; /* none: after the age's GOAWAY,
+                                          calls may run this long */
+  int64_t handshake_timeout_ms;    /* 20000: TLS + HTTP/2 preface */
+  uint32_t reset_burst;            /* rapid reset: 1000 RST_STREAMs at */
+  uint32_t reset_rate;             /* once, then 33/s; more: GOAWAY */
 } tern_server_options;
 
-#define TERN_SERVER_OPTIONS_INIT {0, 0, 0, 0, 0, TERN_COMPRESS_DEFAULT}
+/* All zeros: every field at its default. */
+#define TERN_SERVER_OPTIONS_INIT {0}
 
 /* opts may be NULL for the defaults (copied). */
 int tern_server_new(tern_server **server_out, const tern_server_options *opts);
@@ -247,6 +262,19 @@ int tern_server_add_secure_port(tern_server *server, const char *addr,
  * window is full: the message was not taken, write it again on the next
  * run). Keep state across runs with tern_server_call_set_state. */
 #define TERN_REGISTER_INLINE 1u
+
+/* Authorization: runs on the I/O thread for every call, once its request
+ * headers are in and before any handler; it must not block. It can read
+ * tern_server_call_metadata (e.g. "authorization") and
+ * tern_server_call_peer_identity. Returning anything but TERN_STATUS_OK
+ * (typically UNAUTHENTICATED or PERMISSION_DENIED, with
+ * tern_server_call_set_message) ends the call with that status. */
+typedef tern_status_code (*tern_authorize_fn)(tern_server_call *call,
+                                              void *user_data);
+
+/* Before start only. NULL removes it. */
+int tern_server_set_authorizer(tern_server *server, tern_authorize_fn fn,
+                               void *user_data);
 
 /* Adds a service. `handlers` (a generated servicer struct) is borrowed for
  * the server's life; user_data is passed to every handler. Before start
@@ -357,10 +385,16 @@ typedef struct tern_channel_options {
   const char *user_agent_prefix;    /* put before "tern-c/VERSION" */
   tern_compression default_compression; /* for requests; DEFAULT = none */
   const tern_tls_options *tls;          /* NULL: cleartext (h2c) */
+  /* Call credentials: metadata added to every call (e.g. from
+   * tern_metadata_add_bearer). Copied. Sent only over TLS unless
+   * allow_insecure_credentials is set; otherwise such calls fail
+   * UNAUTHENTICATED without being sent. */
+  const tern_metadata *credentials;
+  int allow_insecure_credentials;
 } tern_channel_options;
 
-#define TERN_CHANNEL_OPTIONS_INIT                                             \
-  {0, 0, 0, 0, NULL, NULL, TERN_COMPRESS_DEFAULT, NULL}
+/* All zeros / NULL: every field at its default. */
+#define TERN_CHANNEL_OPTIONS_INIT {0}
 
 /* Targets: "host:port", "dns:///host:port", "ipv4:1.2.3.4:5,6.7.8.9:10",
  * "ipv6:[::1]:5", "unix:/path", "unix:///abs/path". Connects lazily on the
@@ -396,9 +430,12 @@ typedef struct tern_call_options {
   tern_metadata *trailers_out;
   int wait_for_ready; /* queue while the channel is not ready */
   tern_compression compression; /* requests; DEFAULT = the channel's */
+  /* Per-call credentials, added after the channel's (same rules). */
+  const tern_metadata *credentials;
 } tern_call_options;
 
-#define TERN_CALL_OPTIONS_INIT {0, NULL, NULL, NULL, 0, TERN_COMPRESS_DEFAULT}
+/* All zeros / NULL: every field at its default. */
+#define TERN_CALL_OPTIONS_INIT {0}
 
 /* --- unary ------------------------------------------------------------ */
 

@@ -565,6 +565,13 @@ int tern__call_on_header(struct tern_call *call, const uint8_t *name,
 }
 
 void tern__call_on_headers_done(struct tern_call *call, int end_stream) {
+  call->header_bytes = 0; /* the limit is per header block */
+  if (call->headers_too_big) {
+    call->headers_too_big = 0;
+    tern__call_fail(call, TERN_STATUS_RESOURCE_EXHAUSTED,
+                    "header list larger than the limit");
+    return;
+  }
   if (call->is_client) {
     pthread_mutex_lock(&call->mu);
     if (!call->headers_frame_seen) {

@@ -86,6 +86,8 @@ struct tern_call {
   char *path;
   char *authority;
   int64_t timeout_ns;     /* grpc-timeout, -1 when absent */
+  size_t header_bytes;    /* this header block so far (limit) */
+  int headers_too_big;
   int bad_method;         /* :method was not POST */
   int bad_content_type;   /* content-type is not application/grpc[+-;]... */
 

@@ -39,6 +39,7 @@ static void channel_destroy(tern_channel *ch) {
   free(ch->addr_lens);
   tern__tls_ctx_unref(ch->tls);
   free(ch->tls_host);
+  tern_metadata_free(ch->credentials);
   pthread_mutex_destroy(&ch->mu);
   free(ch);
 }
@@ -261,6 +262,7 @@ static void connected(tern_channel *ch) {
   ch->connect_fd = -1;
   if (ch->addrs[ch->addr_idx].ss_family != AF_UNIX)
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  memset(&cfg, 0, sizeof(cfg));
   cfg.max_concurrent_streams = 0;
   cfg.initial_window = CLIENT_WINDOW;
   cfg.max_header_list = MAX_HEADER_LIST;
@@ -380,13 +382,18 @@ static void start_connect(tern_channel *ch) {
 int tern__channel_send_request(tern_channel *ch, client_call *cc,
                                tern__conn *conn) {
   nghttp2_nv *nv;
-  size_t n = 0, i, cap, nmd = cc->send_md ? tern_metadata_count(cc->send_md)
-                                         : 0;
+  const tern_metadata *lists[3];
+  size_t n = 0, i, k, cap, nmd = 0;
   char timeout[16];
   char **owned;
   size_t n_owned = 0;
   int32_t id;
   const char *path = cc->c.method->path;
+  lists[0] = ch->credentials;
+  lists[1] = cc->credentials;
+  lists[2] = cc->send_md;
+  for (k = 0; k < 3; k++)
+    nmd += lists[k] ? tern_metadata_count(lists[k]) : 0;
   cap = 10 + nmd;
   nv = calloc(cap, sizeof(*nv));
   owned = calloc(nmd + 1, sizeof(*owned));
@@ -426,21 +433,24 @@ int tern__channel_send_request(tern_channel *ch, client_call *cc,
     size_t tl = tern__timeout_format(left > 0 ? left : 1, timeout);
     NV("grpc-timeout", timeout, tl);
   }
-  for (i = 0; i < nmd; i++) {
-    const char *k, *v;
-    size_t vlen, klen;
-    tern_metadata_get_at(cc->send_md, i, &k, &v, &vlen);
-    klen = strlen(k);
-    if (tern__metadata_key_reserved(k, klen))
-      continue;
-    if (tern__metadata_is_bin_key(k, klen)) {
-      char *enc = malloc(tern__base64_encoded_len(vlen) + 1);
-      if (!enc)
+  for (k = 0; k < 3; k++) {
+    size_t cnt = lists[k] ? tern_metadata_count(lists[k]) : 0;
+    for (i = 0; i < cnt; i++) {
+      const char *key, *v;
+      size_t vlen, klen;
+      tern_metadata_get_at(lists[k], i, &key, &v, &vlen);
+      klen = strlen(key);
+      if (tern__metadata_key_reserved(key, klen))
         continue;
-      owned[n_owned++] = enc;
-      NV(k, enc, tern__base64_encode((const uint8_t *)v, vlen, enc));
-    } else {
-      NV(k, v, vlen);
+      if (tern__metadata_is_bin_key(key, klen)) {
+        char *enc = malloc(tern__base64_encoded_len(vlen) + 1);
+        if (!enc)
+          continue;
+        owned[n_owned++] = enc;
+        NV(key, enc, tern__base64_encode((const uint8_t *)v, vlen, enc));
+      } else {
+        NV(key, v, vlen);
+      }
     }
   }
 #undef NV
@@ -455,6 +465,14 @@ int tern__channel_send_request(tern_channel *ch, client_call *cc,
 void tern__channel_submit(tern_channel *ch, client_call *cc) {
   if (ch->closing) {
     tern__client_call_complete(cc, TERN_STATUS_CANCELLED, "channel closed");
+    return;
+  }
+  if ((ch->credentials || cc->credentials) && !ch->tls &&
+      !ch->allow_insecure_credentials) {
+    /* Never send a token in the clear unless told to (as grpc-go). */
+    tern__client_call_complete(cc, TERN_STATUS_UNAUTHENTICATED,
+                               "call credentials need a TLS channel "
+                               "(or allow_insecure_credentials)");
     return;
   }
   if (ch->conn) {
@@ -506,6 +524,17 @@ int tern_channel_new(tern_channel **channel_out, const char *target,
   ch->max_recv = o.max_receive_message_size ? o.max_receive_message_size
                                             : DEFAULT_MAX_RECV;
   ch->default_compression = o.default_compression;
+  ch->allow_insecure_credentials = o.allow_insecure_credentials;
+  if (o.credentials &&
+      (tern_metadata_new(&ch->credentials) != TERN_OK ||
+       tern__metadata_append(ch->credentials, o.credentials) != TERN_OK)) {
+    tern_metadata_free(ch->credentials);
+    tern__target_free(&ch->target);
+    free(ch->authority);
+    free(ch->user_agent);
+    free(ch);
+    return TERN_ENOMEM;
+  }
   if (o.tls) {
     const char *a = ch->authority, *end;
     rv = tern__tls_ctx_new(&ch->tls, 0, o.tls);

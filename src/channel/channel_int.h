@@ -37,6 +37,8 @@ struct tern_channel {
   client_call *active;   /* started calls not yet delivered */
   int closing;
   tern__tls_ctx *tls;          /* NULL: cleartext */
+  tern_metadata *credentials;  /* call credentials for every call */
+  int allow_insecure_credentials;
   char *tls_host;              /* the name the server certificate must carry */
   tern__conn *handshaking;     /* TLS connection not ready yet */
   char last_error[200];        /* why the last connection attempt failed */
@@ -46,6 +48,7 @@ struct client_call {
   struct tern_call c; /* first: the public tern_call * points here */
   tern_channel *channel;
   tern_metadata *send_md;
+  tern_metadata *credentials; /* per-call credentials */
   tern_metadata *headers_out, *trailers_out;
   int wait_for_ready;
   int md_delivered;  /* headers_out / trailers_out filled */

@@ -149,6 +149,7 @@ static void cc_destroy(struct tern_call *c) {
   client_call *cc = CC(c);
   tern_channel *ch = cc->channel;
   tern_metadata_free(cc->send_md);
+  tern_metadata_free(cc->credentials);
   tern__call_cleanup(c);
   free(cc);
   tern__channel_unref(ch);
@@ -219,6 +220,16 @@ static int call_new(tern_channel *ch, const tern_method *method,
         free(cc);
         return TERN_ENOMEM;
       }
+    }
+    if (opts->credentials &&
+        (tern_metadata_new(&cc->credentials) != TERN_OK ||
+         tern__metadata_append(cc->credentials, opts->credentials) !=
+             TERN_OK)) {
+      tern_metadata_free(cc->send_md);
+      tern_metadata_free(cc->credentials);
+      tern__call_cleanup(&cc->c);
+      free(cc);
+      return TERN_ENOMEM;
     }
     if (opts->compression != TERN_COMPRESS_DEFAULT)
       cc->c.send_alg = opts->compression;

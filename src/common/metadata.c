@@ -1,5 +1,6 @@
 /* Metadata lists: ordered (key, value) pairs with the key rules of grpc's
  * PROTOCOL-HTTP2.md, and the "-bin" base64 handling of the wire. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -325,4 +326,20 @@ int tern__metadata_append(tern_metadata *dst, const tern_metadata *src) {
     }
   }
   return TERN_OK;
+}
+
+int tern_metadata_add_bearer(tern_metadata *md, const char *token) {
+  size_t n;
+  char *v;
+  int rv;
+  if (!md || !token)
+    return TERN_EINVAL;
+  n = strlen(token) + sizeof("Bearer ");
+  v = malloc(n);
+  if (!v)
+    return TERN_ENOMEM;
+  snprintf(v, n, "Bearer %s", token);
+  rv = tern_metadata_add(md, "authorization", v);
+  free(v);
+  return rv;
 }

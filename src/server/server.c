@@ -20,6 +20,11 @@
 #define DEFAULT_MAX_STREAMS 100
 #define SERVER_WINDOW (1024 * 1024)
 #define MAX_HEADER_LIST (16 * 1024)
+#define DEFAULT_MAX_CONNECTIONS 10000
+#define DEFAULT_HANDSHAKE_MS 20000
+/* nghttp2's own defaults for the stream reset rate limit */
+#define DEFAULT_RESET_BURST 1000
+#define DEFAULT_RESET_RATE 33
 
 typedef struct entry {
   const tern_method *method;
@@ -73,6 +78,9 @@ struct tern_server {
   struct tern_server_call *wq_head, *wq_tail;
   int wq_stop;
   pthread_cond_t wq_cv; /* workers wait here, apart from state waiters */
+
+  tern_authorize_fn authorize;
+  void *authorize_data;
 
   pthread_mutex_t mu;
   pthread_cond_t cv;
@@ -355,6 +363,16 @@ static void sc_on_headers(struct tern_call *c) {
   }
   sc->entry = e;
   c->method = e->method;
+  if (s->authorize) {
+    tern_status_code code = s->authorize(sc, s->authorize_data);
+    if (code != TERN_STATUS_OK) {
+      const char *m = c->message ? c->message : "not authorized";
+      char *copy = strdup(m);
+      tern__call_fail(c, code, copy ? copy : "not authorized");
+      free(copy);
+      return;
+    }
+  }
   if (c->timeout_ns >= 0) {
     c->deadline_ns = tern__now_ns() + c->timeout_ns;
     if (c->deadline_ns < 0)
@@ -474,17 +492,26 @@ static void add_conn(srv_loop *sl, int fd, tern__tls_ctx *tls) {
   tern__conn *conn;
   int shutting;
   pthread_mutex_lock(&s->mu);
-  shutting = s->state != S_RUNNING;
+  shutting = s->state != S_RUNNING ||
+             s->n_conns >= (size_t)s->opts.max_connections;
   if (!shutting)
     s->n_conns++;
   pthread_mutex_unlock(&s->mu);
   if (shutting) {
+    /* Over max_connections (or shutting down): refused at once. */
     close(fd);
     return;
   }
+  memset(&cfg, 0, sizeof(cfg));
   cfg.max_concurrent_streams = s->opts.max_concurrent_streams;
   cfg.initial_window = SERVER_WINDOW;
-  cfg.max_header_list = MAX_HEADER_LIST;
+  cfg.max_header_list = s->opts.max_header_list_size;
+  cfg.idle_ms = s->opts.max_connection_idle_ms;
+  cfg.age_ms = s->opts.max_connection_age_ms;
+  cfg.age_grace_ms = s->opts.max_connection_age_grace_ms;
+  cfg.handshake_ms = s->opts.handshake_timeout_ms;
+  cfg.reset_burst = s->opts.reset_burst;
+  cfg.reset_rate = s->opts.reset_rate;
   if (tern__conn_new(&conn, sl->loop, fd, 0, &cfg, &server_conn_ops, sl) !=
       TERN_OK) {
     close(fd);
@@ -562,6 +589,16 @@ int tern_server_new(tern_server **server_out, const tern_server_options *opts) {
     s->opts.max_receive_message_size = DEFAULT_MAX_RECV;
   if (s->opts.max_concurrent_streams == 0)
     s->opts.max_concurrent_streams = DEFAULT_MAX_STREAMS;
+  if (s->opts.max_header_list_size == 0)
+    s->opts.max_header_list_size = MAX_HEADER_LIST;
+  if (s->opts.max_connections <= 0)
+    s->opts.max_connections = DEFAULT_MAX_CONNECTIONS;
+  if (s->opts.handshake_timeout_ms == 0)
+    s->opts.handshake_timeout_ms = DEFAULT_HANDSHAKE_MS;
+  if (s->opts.reset_burst == 0)
+    s->opts.reset_burst = DEFAULT_RESET_BURST;
+  if (s->opts.reset_rate == 0)
+    s->opts.reset_rate = DEFAULT_RESET_RATE;
   pthread_mutex_init(&s->mu, NULL);
   pthread_cond_init(&s->cv, NULL);
   pthread_cond_init(&s->wq_cv, NULL);
@@ -714,6 +751,17 @@ int tern_server_add_secure_port(tern_server *s, const char *addr,
   rv = add_port(s, addr, port_out, ctx);
   tern__tls_ctx_unref(ctx); /* the listeners hold their own references */
   return rv;
+}
+
+int tern_server_set_authorizer(tern_server *s, tern_authorize_fn fn,
+                               void *user_data) {
+  if (!s)
+    return TERN_EINVAL;
+  if (s->state != S_NEW)
+    return TERN_ESTATE;
+  s->authorize = fn;
+  s->authorize_data = user_data;
+  return TERN_OK;
 }
 
 int tern_server_register(tern_server *s, const tern_service *service,

@@ -33,6 +33,9 @@ static void detach(tern__conn *conn, struct tern_call *call) {
   if (!conn->closed && call->stream_id > 0)
     nghttp2_session_set_stream_user_data(conn->session, call->stream_id,
                                          NULL);
+  if (!conn->closed && conn->n_calls == 0 && conn->idle_ms > 0)
+    tern__timer_start(conn->loop, &conn->idle_timer,
+                      tern__now_ns() + conn->idle_ms * 1000000);
 }
 
 void tern__conn_attach(tern__conn *conn, struct tern_call *call,
@@ -45,6 +48,7 @@ void tern__conn_attach(tern__conn *conn, struct tern_call *call,
     conn->calls->conn_prev = call;
   conn->calls = call;
   conn->n_calls++;
+  tern__timer_stop(conn->loop, &conn->idle_timer);
   nghttp2_session_set_stream_user_data(conn->session, stream_id, call);
 }
 
@@ -76,11 +80,19 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *frame,
                      const uint8_t *name, size_t namelen,
                      const uint8_t *value, size_t valuelen, uint8_t flags,
                      void *user_data) {
+  tern__conn *conn = user_data;
   struct tern_call *call = stream_call(s, frame->hd.stream_id);
   (void)flags;
-  (void)user_data;
   if (!call || frame->hd.type != NGHTTP2_HEADERS)
     return 0;
+  /* RFC 9113 6.5.2's measure: name + value + 32 per field. Past the limit
+   * the rest is dropped and the call fails RESOURCE_EXHAUSTED once the
+   * block ends: memory stays bounded, the connection lives on. */
+  call->header_bytes += namelen + valuelen + 32;
+  if (call->header_bytes > conn->max_header_list) {
+    call->headers_too_big = 1;
+    return 0;
+  }
   if (tern__call_on_header(call, name, namelen, value, valuelen) != 0)
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   return 0;
@@ -101,6 +113,12 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame,
     call = stream_call(s, frame->hd.stream_id);
     if (call && end)
       tern__call_on_end_stream(call);
+    break;
+  case NGHTTP2_SETTINGS:
+    if (!conn->got_settings && !(frame->hd.flags & NGHTTP2_FLAG_ACK)) {
+      conn->got_settings = 1;
+      tern__timer_stop(conn->loop, &conn->handshake_timer);
+    }
     break;
   case NGHTTP2_GOAWAY:
     conn->goaway_rcvd = 1;
@@ -181,6 +199,9 @@ void tern__conn_close(tern__conn *conn) {
   if (conn->closed)
     return;
   conn->closed = 1;
+  tern__timer_stop(conn->loop, &conn->handshake_timer);
+  tern__timer_stop(conn->loop, &conn->idle_timer);
+  tern__timer_stop(conn->loop, &conn->age_timer);
   tern__io_stop(conn->loop, &conn->io);
   close(conn->io.fd);
   while (conn->calls) {
@@ -395,6 +416,34 @@ static void conn_io(tern__io *io, unsigned events) {
   tern__conn_schedule_flush(conn);
 }
 
+static void handshake_timeout(tern__timer *t) {
+  tern__conn *conn = t->data;
+  snprintf(conn->error, sizeof(conn->error), "handshake timed out");
+  tern__conn_close(conn);
+}
+
+static void idle_timeout(tern__timer *t) {
+  tern__conn *conn = t->data;
+  if (conn->n_calls == 0)
+    tern__conn_shutdown(conn); /* GOAWAY; closes at once: no streams */
+}
+
+static void age_grace_over(tern__timer *t) {
+  tern__conn *conn = t->data;
+  snprintf(conn->error, sizeof(conn->error), "max connection age");
+  tern__conn_close(conn);
+}
+
+static void age_reached(tern__timer *t) {
+  tern__conn *conn = t->data;
+  tern__conn_shutdown(conn);
+  if (!conn->closed && conn->age_grace_ms > 0) {
+    conn->age_timer.cb = age_grace_over;
+    tern__timer_start(conn->loop, &conn->age_timer,
+                      tern__now_ns() + conn->age_grace_ms * 1000000);
+  }
+}
+
 int tern__conn_new(tern__conn **conn_out, tern__loop *loop, int fd,
                    int is_client, const tern__conn_config *cfg,
                    const tern__conn_ops *ops, void *owner) {
@@ -430,6 +479,13 @@ int tern__conn_new(tern__conn **conn_out, tern__loop *loop, int fd,
   /* Bound what a peer can make us queue or hold. */
   nghttp2_option_set_max_outbound_ack(opt, 1000);
   nghttp2_option_set_max_settings(opt, 32);
+  /* CVE-2023-44487 (rapid reset) and CONTINUATION floods: nghttp2 ends
+   * the connection with GOAWAY past these. */
+  if (cfg->reset_burst > 0)
+    nghttp2_option_set_stream_reset_rate_limit(opt, cfg->reset_burst,
+                                               cfg->reset_rate ? cfg->reset_rate
+                                                               : 33);
+  nghttp2_option_set_max_continuations(opt, 8);
   if (is_client)
     rv = nghttp2_session_client_new2(&conn->session, cbs, conn, opt);
   else
@@ -448,6 +504,12 @@ int tern__conn_new(tern__conn **conn_out, tern__loop *loop, int fd,
   tern__io_init(&conn->io, fd, conn_io, conn);
   tern__task_init(&conn->flush_task, conn_flush, conn);
   tern__task_init(&conn->free_task, conn_free_task, conn);
+  tern__timer_init(&conn->handshake_timer, handshake_timeout, conn);
+  tern__timer_init(&conn->idle_timer, idle_timeout, conn);
+  tern__timer_init(&conn->age_timer, age_reached, conn);
+  conn->max_header_list = cfg->max_header_list;
+  conn->idle_ms = cfg->idle_ms;
+  conn->age_grace_ms = cfg->age_grace_ms;
 
   if (!is_client) {
     iv[niv].settings_id = NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS;
@@ -472,6 +534,20 @@ int tern__conn_new(tern__conn **conn_out, tern__loop *loop, int fd,
     nghttp2_session_del(conn->session);
     free(conn);
     return TERN_ENOMEM;
+  }
+  if (cfg->handshake_ms > 0)
+    tern__timer_start(loop, &conn->handshake_timer,
+                      tern__now_ns() + cfg->handshake_ms * 1000000);
+  if (cfg->idle_ms > 0)
+    tern__timer_start(loop, &conn->idle_timer,
+                      tern__now_ns() + cfg->idle_ms * 1000000);
+  if (cfg->age_ms > 0) {
+    /* +-10% so that connections made together do not all go together */
+    int64_t age = cfg->age_ms * 1000000;
+    int64_t span = age / 5;
+    if (span > 0)
+      age += (int64_t)((uint64_t)tern__now_ns() % (uint64_t)span) - span / 2;
+    tern__timer_start(loop, &conn->age_timer, tern__now_ns() + age);
   }
   tern__conn_schedule_flush(conn);
   *conn_out = conn;

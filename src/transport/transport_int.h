@@ -44,7 +44,13 @@ void tern__tls_error(char *buf, size_t len);
 typedef struct tern__conn_config {
   uint32_t max_concurrent_streams; /* advertised (server) */
   uint32_t initial_window;         /* per stream */
-  uint32_t max_header_list;        /* advertised SETTINGS_MAX_HEADER_LIST_SIZE */
+  uint32_t max_header_list;        /* advertised and enforced per stream */
+  int64_t idle_ms;                 /* 0: none. No streams that long: GOAWAY */
+  int64_t age_ms;                  /* 0: none. Then GOAWAY ... */
+  int64_t age_grace_ms;            /* ... and close this much later (0:
+                                      when the last stream ends) */
+  int64_t handshake_ms;            /* 0: none. TLS + first SETTINGS */
+  uint32_t reset_burst, reset_rate; /* 0: nghttp2's defaults */
 } tern__conn_config;
 
 struct tern__conn {
@@ -67,6 +73,10 @@ struct tern__conn {
   int handshaking;   /* TLS handshake not finished: no HTTP/2 yet */
   char *peer_cn;     /* TLS: the peer certificate's subject CN */
   char error[160];   /* why the connection closed, when known */
+  uint32_t max_header_list;
+  int64_t idle_ms, age_grace_ms;
+  int got_settings;  /* the peer's first SETTINGS arrived */
+  tern__timer handshake_timer, idle_timer, age_timer;
   struct tern__conn *owner_prev, *owner_next; /* owner's list */
 };
 
