@@ -12,7 +12,7 @@ DEB_PACKAGES := cmake make gcc g++ pkg-config \
   protobuf-compiler libprotoc-dev libprotobuf-dev libssl-dev zlib1g-dev \
   libcjson-dev python3 python3-grpcio python3-grpc-tools python3-protobuf \
   libgrpc++-dev protobuf-compiler-grpc grpc-proto nghttp2-client \
-  python3-h2 openssl
+  python3-h2 openssl clang libclang-rt-14-dev valgrind
 
 .PHONY: all deps build asan demo test test-fast clean
 
