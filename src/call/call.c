@@ -760,47 +760,25 @@ void tern__call_on_close(struct tern_call *call, uint32_t error) {
 
 /* ---- outbound: the data provider ------------------------------------------- */
 
+/* nghttp2 asks how much to put in the next DATA frame. The bytes are not
+ * copied here: with NGHTTP2_DATA_FLAG_NO_COPY nghttp2 calls the
+ * connection's send_data callback, which moves them straight from the
+ * queue into the connection's write buffer (tern__call_take_out). */
 ssize_t tern__call_read_data(struct tern_call *call, uint8_t *buf,
                              size_t length, uint32_t *data_flags) {
-  size_t copied = 0;
-  int eof, wake_writers, writable = 0;
+  size_t n;
+  int eof;
+  (void)buf;
   pthread_mutex_lock(&call->mu);
-  wake_writers = call->out_bytes > TERN__WRITE_HIGH_WATER / 2;
-  while (copied < length && call->out_head) {
-    tern__msg *m = call->out_head;
-    size_t take = m->len - m->off;
-    if (take > length - copied)
-      take = length - copied;
-    memcpy(buf + copied, m->data + m->off, take);
-    m->off += take;
-    copied += take;
-    call->out_bytes -= take;
-    if (m->off == m->len) {
-      call->out_head = m->next;
-      if (!call->out_head)
-        call->out_tail = NULL;
-      free(m);
-    }
-  }
-  eof = call->out_closed && !call->out_head;
-  if (wake_writers && call->out_bytes <= TERN__WRITE_HIGH_WATER / 2)
-    pthread_cond_broadcast(&call->cv);
-  if (call->want_write && call->out_bytes <= TERN__WRITE_HIGH_WATER / 2) {
-    call->want_write = 0;
-    writable = 1;
-  }
-  if (writable && call->hooks->on_writable) {
-    /* Unlock around the hook; it only defers work to the loop. */
-    pthread_mutex_unlock(&call->mu);
-    call->hooks->on_writable(call);
-    pthread_mutex_lock(&call->mu);
-    eof = call->out_closed && !call->out_head;
-  }
-  if (copied == 0 && !eof) {
+  n = call->out_bytes < length ? call->out_bytes : length;
+  eof = call->out_closed && call->out_bytes == n;
+  if (n == 0 && !eof) {
     pthread_mutex_unlock(&call->mu);
     call->data_deferred = 1;
     return NGHTTP2_ERR_DEFERRED;
   }
+  if (n > 0)
+    *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
   if (eof) {
     call->out_eof_sent = 1;
     *data_flags |= NGHTTP2_DATA_FLAG_EOF;
@@ -817,11 +795,47 @@ ssize_t tern__call_read_data(struct tern_call *call, uint8_t *buf,
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
       }
       nv_free(&l);
-      return (ssize_t)copied;
+      return (ssize_t)n;
     }
   }
   pthread_mutex_unlock(&call->mu);
-  return (ssize_t)copied;
+  return (ssize_t)n;
+}
+
+int tern__call_take_out(struct tern_call *call, tern__buf *dst, size_t n) {
+  int wake_writers, writable = 0, rv = TERN_OK;
+  pthread_mutex_lock(&call->mu);
+  wake_writers = call->out_bytes > TERN__WRITE_HIGH_WATER / 2;
+  if (n > call->out_bytes) {
+    rv = TERN_ESTATE; /* cannot happen: only this thread takes */
+    n = 0;
+  }
+  while (n > 0 && rv == TERN_OK) {
+    tern__msg *m = call->out_head;
+    size_t take = m->len - m->off;
+    if (take > n)
+      take = n;
+    rv = tern__buf_append(dst, m->data + m->off, take);
+    m->off += take;
+    n -= take;
+    call->out_bytes -= take;
+    if (m->off == m->len) {
+      call->out_head = m->next;
+      if (!call->out_head)
+        call->out_tail = NULL;
+      free(m);
+    }
+  }
+  if (wake_writers && call->out_bytes <= TERN__WRITE_HIGH_WATER / 2)
+    pthread_cond_broadcast(&call->cv);
+  if (call->want_write && call->out_bytes <= TERN__WRITE_HIGH_WATER / 2) {
+    call->want_write = 0;
+    writable = 1;
+  }
+  pthread_mutex_unlock(&call->mu);
+  if (writable && call->hooks->on_writable)
+    call->hooks->on_writable(call); /* defers: we are inside nghttp2 */
+  return rv;
 }
 
 void tern__call_set_status(struct tern_call *call, tern_status_code code,

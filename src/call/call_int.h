@@ -205,6 +205,10 @@ void tern__call_on_close(struct tern_call *call, uint32_t error);
 ssize_t tern__call_read_data(struct tern_call *call, uint8_t *buf,
                              size_t length, uint32_t *data_flags);
 
+/* Loop thread: moves n queued outbound bytes to dst (a DATA frame's
+ * payload); wakes writers waiting for room. */
+int tern__call_take_out(struct tern_call *call, tern__buf *dst, size_t n);
+
 /* Loop thread: the data provider every call submits with. */
 extern const nghttp2_data_provider tern__call_data_provider;
 

@@ -183,6 +183,34 @@ static ssize_t data_read(nghttp2_session *s, int32_t id, uint8_t *buf,
 
 const nghttp2_data_provider tern__call_data_provider = {{0}, data_read};
 
+/* A DATA frame whose payload read_data left in the call's queue: header
+ * and payload go straight into the batched write buffer. */
+static int send_data(nghttp2_session *s, nghttp2_frame *frame,
+                     const uint8_t *framehd, size_t length,
+                     nghttp2_data_source *source, void *user_data) {
+  tern__conn *conn = user_data;
+  struct tern_call *call = source->ptr;
+  uint8_t pad = 0;
+  (void)s;
+  if (tern__buf_append(&conn->out, framehd, 9) != TERN_OK)
+    return NGHTTP2_ERR_CALLBACK_FAILURE;
+  if (frame->data.padlen > 0) { /* we never pad, but follow the rules */
+    pad = (uint8_t)(frame->data.padlen - 1);
+    if (tern__buf_append(&conn->out, &pad, 1) != TERN_OK)
+      return NGHTTP2_ERR_CALLBACK_FAILURE;
+  }
+  if (tern__call_take_out(call, &conn->out, length) != TERN_OK)
+    return NGHTTP2_ERR_CALLBACK_FAILURE;
+  if (frame->data.padlen > 1) {
+    size_t i;
+    pad = 0;
+    for (i = 0; i + 1 < frame->data.padlen; i++)
+      if (tern__buf_append(&conn->out, &pad, 1) != TERN_OK)
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+  }
+  return 0;
+}
+
 /* ---- I/O ------------------------------------------------------------------ */
 
 static void conn_free_task(tern__task *t) {
@@ -470,6 +498,7 @@ int tern__conn_new(tern__conn **conn_out, tern__loop *loop, int fd,
   nghttp2_session_callbacks_set_on_stream_close_callback(cbs,
                                                          on_stream_close);
   nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
+  nghttp2_session_callbacks_set_send_data_callback(cbs, send_data);
   if (nghttp2_option_new(&opt) != 0) {
     nghttp2_session_callbacks_del(cbs);
     free(conn);
