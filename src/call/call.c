@@ -20,13 +20,17 @@ int tern__call_init(struct tern_call *call, int is_client,
   call->loop = loop;
   call->max_recv = max_recv;
   call->refs = 1;
+  call->shared = is_client;
   call->timeout_ns = -1;
   call->grpc_status = -1;
   call->send_alg = TERN_COMPRESS_IDENTITY;
   call->peer_accept = 1u << TERN_COMPRESS_IDENTITY;
   tern__task_init(&call->kick, kick_task, call);
   tern__timer_init(&call->deadline_timer, NULL, call);
-  if (tern_metadata_new(&call->in_md) != TERN_OK)
+  /* in_md is made when the first metadata entry arrives: most calls of
+   * a busy server carry none. The client's is made at once: the readers
+   * of headers expect one. */
+  if (is_client && tern_metadata_new(&call->in_md) != TERN_OK)
     return TERN_ENOMEM;
   if (pthread_mutex_init(&call->mu, NULL) != 0) {
     tern_metadata_free(call->in_md);
@@ -64,17 +68,11 @@ void tern__call_cleanup(struct tern_call *call) {
 }
 
 void tern__call_ref(struct tern_call *call) {
-  pthread_mutex_lock(&call->mu);
-  call->refs++;
-  pthread_mutex_unlock(&call->mu);
+  __atomic_fetch_add(&call->refs, 1, __ATOMIC_RELAXED);
 }
 
 void tern__call_unref(struct tern_call *call) {
-  int last;
-  pthread_mutex_lock(&call->mu);
-  last = --call->refs == 0;
-  pthread_mutex_unlock(&call->mu);
-  if (last)
+  if (__atomic_sub_fetch(&call->refs, 1, __ATOMIC_ACQ_REL) == 0)
     call->hooks->destroy(call);
 }
 
@@ -101,22 +99,36 @@ void tern__call_wake(struct tern_call *call) {
 typedef struct nvlist {
   nghttp2_nv *nv;
   size_t n, cap;
-  char **owned; /* base64 values and numbers to free after submit */
+  char **owned; /* base64 values to free after submit */
   size_t n_owned;
   int failed;
+  nghttp2_nv local[12]; /* most header blocks fit: no allocation */
+  char status[12];      /* grpc-status digits */
 } nvlist;
+
+static void nv_init(nvlist *l) {
+  l->nv = l->local;
+  l->n = 0;
+  l->cap = sizeof(l->local) / sizeof(l->local[0]);
+  l->owned = NULL;
+  l->n_owned = 0;
+  l->failed = 0;
+}
 
 static void nv_add(nvlist *l, const char *name, size_t nlen,
                    const char *value, size_t vlen) {
   if (l->failed)
     return;
   if (l->n == l->cap) {
-    size_t cap = l->cap ? l->cap * 2 : 16;
-    nghttp2_nv *nv = realloc(l->nv, cap * sizeof(*nv));
+    size_t cap = l->cap * 2;
+    nghttp2_nv *nv = malloc(cap * sizeof(*nv));
     if (!nv) {
       l->failed = 1;
       return;
     }
+    memcpy(nv, l->nv, l->n * sizeof(*nv));
+    if (l->nv != l->local)
+      free(l->nv);
     l->nv = nv;
     l->cap = cap;
   }
@@ -174,16 +186,23 @@ static void nv_free(nvlist *l) {
   for (i = 0; i < l->n_owned; i++)
     free(l->owned[i]);
   free(l->owned);
-  free(l->nv);
+  if (l->nv != l->local)
+    free(l->nv);
 }
 
 /* Status lines for a server's trailers. Caller holds mu. */
 static void nv_add_status(nvlist *l, struct tern_call *call) {
-  char *num = nv_own(l, malloc(16));
-  if (!num)
-    return;
-  snprintf(num, 16, "%d", (int)call->code);
-  nv_add(l, "grpc-status", 11, num, strlen(num));
+  unsigned code = (unsigned)call->code;
+  size_t len = 0;
+  char digits[12];
+  /* No snprintf on the hot path: at most two digits in practice. */
+  do {
+    digits[len++] = (char)('0' + code % 10);
+    code /= 10;
+  } while (code && len < sizeof(digits));
+  for (code = 0; code < len; code++)
+    l->status[code] = digits[len - 1 - code];
+  nv_add(l, "grpc-status", 11, l->status, len);
   if (call->message && call->message[0]) {
     size_t elen;
     char *enc = nv_own(
@@ -203,8 +222,8 @@ static void server_submit(struct tern_call *call) {
   nvlist l;
   int trailers_only;
   int rv;
-  memset(&l, 0, sizeof(l));
-  pthread_mutex_lock(&call->mu);
+  nv_init(&l);
+  tern__call_lock(call);
   /* Trailers-only when there is nothing but a status to send; initial
    * metadata the handler added goes in a HEADERS frame of its own, as
    * grpc C++ and grpc-go do. */
@@ -221,7 +240,7 @@ static void server_submit(struct tern_call *call) {
   nv_add_md(&l, call->out_headers);
   if (trailers_only)
     nv_add_status(&l, call);
-  pthread_mutex_unlock(&call->mu);
+  tern__call_unlock(call);
   if (l.failed) {
     nv_free(&l);
     tern__call_reset(call, NGHTTP2_INTERNAL_ERROR);
@@ -257,14 +276,14 @@ void tern__call_kick_now(struct tern_call *call) {
   tern__conn *conn = call->conn;
   if (!conn || conn->closed)
     return;
-  pthread_mutex_lock(&call->mu);
+  tern__call_lock(call);
   cancel = call->cancel_requested;
   has_out = call->out_head != NULL || call->out_closed || call->send_headers;
   credit = call->credit_wanted;
   call->credit_wanted = 0;
   if (credit && call->in_bytes > TERN__READ_HIGH_WATER)
     credit = 0;
-  pthread_mutex_unlock(&call->mu);
+  tern__call_unlock(call);
 
   if (cancel) {
     tern__call_reset(call, NGHTTP2_CANCEL);
@@ -360,8 +379,10 @@ int tern__call_decode(struct tern_call *call, const void *type,
 
 int tern__call_queue_out(struct tern_call *call, tern__msg *m, int mode) {
   int rv = TERN_OK;
-  pthread_mutex_lock(&call->mu);
-  while (mode == TERN__QUEUE_WAIT && !call->done && !call->aborted &&
+  tern__call_lock(call);
+  /* Only a shared call can wait: its loop thread must never block. */
+  while (mode == TERN__QUEUE_WAIT && call->shared && !call->done &&
+         !call->aborted &&
          !call->out_closed && call->out_head &&
          call->out_bytes + m->len > TERN__WRITE_HIGH_WATER)
     pthread_cond_wait(&call->cv, &call->mu);
@@ -375,7 +396,7 @@ int tern__call_queue_out(struct tern_call *call, tern__msg *m, int mode) {
     rv = TERN_EAGAIN;
   }
   if (rv != TERN_OK) {
-    pthread_mutex_unlock(&call->mu);
+    tern__call_unlock(call);
     free(m);
     return rv;
   }
@@ -386,13 +407,13 @@ int tern__call_queue_out(struct tern_call *call, tern__msg *m, int mode) {
   call->out_tail = m;
   call->out_bytes += m->len;
   call->out_committed = 1;
-  pthread_mutex_unlock(&call->mu);
+  tern__call_unlock(call);
   return TERN_OK;
 }
 
 int tern__call_take_in(struct tern_call *call, tern__msg **m_out, int wait) {
   int rv;
-  pthread_mutex_lock(&call->mu);
+  tern__call_lock(call);
   for (;;) {
     if (call->in_head) {
       tern__msg *m = call->in_head;
@@ -406,7 +427,7 @@ int tern__call_take_in(struct tern_call *call, tern__msg **m_out, int wait) {
       if (was_high && call->in_bytes <= TERN__READ_HIGH_WATER &&
           !call->done) {
         call->credit_wanted = 1;
-        pthread_mutex_unlock(&call->mu);
+        tern__call_unlock(call);
         tern__call_wake(call);
         return rv;
       }
@@ -420,13 +441,13 @@ int tern__call_take_in(struct tern_call *call, tern__msg **m_out, int wait) {
       rv = TERN_ECLOSED;
       break;
     }
-    if (!wait) {
+    if (!wait || !call->shared) {
       rv = TERN_ETIMEDOUT;
       break;
     }
     pthread_cond_wait(&call->cv, &call->mu);
   }
-  pthread_mutex_unlock(&call->mu);
+  tern__call_unlock(call);
   return rv;
 }
 
@@ -500,6 +521,8 @@ static int server_header(struct tern_call *call, const uint8_t *name,
   }
   if (tern__metadata_key_reserved((const char *)name, nlen))
     return 0;
+  if (!call->in_md && tern_metadata_new(&call->in_md) != TERN_OK)
+    return -1;
   /* A -bin value that is not base64 drops the entry, not the call. */
   (void)tern__metadata_add_wire(call->in_md, (const char *)name, nlen,
                                 (const char *)value, vlen);
@@ -524,7 +547,7 @@ static int client_header(struct tern_call *call, const uint8_t *name,
       call->http_status = call->http_status == 200 ? 415 : call->http_status;
     return 0;
   }
-  pthread_mutex_lock(&call->mu);
+  tern__call_lock(call);
   if (name_is(name, nlen, "grpc-status")) {
     int code;
     if (tern__status_parse((const char *)value, vlen, &code) == TERN_OK)
@@ -552,7 +575,7 @@ static int client_header(struct tern_call *call, const uint8_t *name,
       (void)tern__metadata_add_wire(md, (const char *)name, nlen,
                                     (const char *)value, vlen);
   }
-  pthread_mutex_unlock(&call->mu);
+  tern__call_unlock(call);
   return 0;
 }
 
@@ -573,7 +596,7 @@ void tern__call_on_headers_done(struct tern_call *call, int end_stream) {
     return;
   }
   if (call->is_client) {
-    pthread_mutex_lock(&call->mu);
+    tern__call_lock(call);
     if (!call->headers_frame_seen) {
       call->headers_frame_seen = 1;
       if (end_stream) {
@@ -584,9 +607,9 @@ void tern__call_on_headers_done(struct tern_call *call, int end_stream) {
         tern_metadata_new(&call->in_md);
       }
       call->headers_in = 1;
-      pthread_cond_broadcast(&call->cv);
+      tern__call_broadcast(call);
     }
-    pthread_mutex_unlock(&call->mu);
+    tern__call_unlock(call);
     if (call->hooks->on_headers)
       call->hooks->on_headers(call);
   } else {
@@ -602,7 +625,7 @@ void tern__call_on_headers_done(struct tern_call *call, int end_stream) {
 void tern__call_fail(struct tern_call *call, tern_status_code code,
                      const char *msg) {
   /* Server: answer with the status; client: reset and end locally. */
-  pthread_mutex_lock(&call->mu);
+  tern__call_lock(call);
   if (!call->done && !call->aborted) {
     call->aborted = 1;
     if (call->is_client) {
@@ -619,9 +642,9 @@ void tern__call_fail(struct tern_call *call, tern_status_code code,
       call->out_head = call->out_tail = NULL;
       call->out_bytes = 0;
     }
-    pthread_cond_broadcast(&call->cv);
+    tern__call_broadcast(call);
   }
-  pthread_mutex_unlock(&call->mu);
+  tern__call_unlock(call);
   if (call->is_client) {
     /* The stream's close callback follows the reset; the client layer
      * completes the call there with the status set above. */
@@ -699,7 +722,7 @@ int tern__call_on_data(struct tern_call *call, const uint8_t *data,
         tern__msg *m = call->partial;
         call->partial = NULL;
         call->pfx_len = 0;
-        pthread_mutex_lock(&call->mu);
+        tern__call_lock(call);
         if (call->in_tail)
           call->in_tail->next = m;
         else
@@ -707,8 +730,8 @@ int tern__call_on_data(struct tern_call *call, const uint8_t *data,
         call->in_tail = m;
         call->in_bytes += m->len;
         call->in_count++;
-        pthread_cond_broadcast(&call->cv);
-        pthread_mutex_unlock(&call->mu);
+        tern__call_broadcast(call);
+        tern__call_unlock(call);
         queued = 1;
       }
     }
@@ -720,9 +743,9 @@ int tern__call_on_data(struct tern_call *call, const uint8_t *data,
                                    total);
   } else {
     size_t unread;
-    pthread_mutex_lock(&call->mu);
+    tern__call_lock(call);
     unread = call->in_bytes;
-    pthread_mutex_unlock(&call->mu);
+    tern__call_unlock(call);
     if (unread <= TERN__READ_HIGH_WATER)
       nghttp2_session_consume_stream(call->conn->session, call->stream_id,
                                      total + call->credit_held);
@@ -738,10 +761,10 @@ int tern__call_on_data(struct tern_call *call, const uint8_t *data,
 
 void tern__call_on_end_stream(struct tern_call *call) {
   int incomplete;
-  pthread_mutex_lock(&call->mu);
+  tern__call_lock(call);
   call->in_closed = 1;
-  pthread_cond_broadcast(&call->cv);
-  pthread_mutex_unlock(&call->mu);
+  tern__call_broadcast(call);
+  tern__call_unlock(call);
   incomplete = call->partial != NULL || call->pfx_len > 0;
   if (incomplete && !call->aborted) {
     tern__call_fail(call, TERN_STATUS_INTERNAL,
@@ -769,11 +792,11 @@ ssize_t tern__call_read_data(struct tern_call *call, uint8_t *buf,
   size_t n;
   int eof;
   (void)buf;
-  pthread_mutex_lock(&call->mu);
+  tern__call_lock(call);
   n = call->out_bytes < length ? call->out_bytes : length;
   eof = call->out_closed && call->out_bytes == n;
   if (n == 0 && !eof) {
-    pthread_mutex_unlock(&call->mu);
+    tern__call_unlock(call);
     call->data_deferred = 1;
     return NGHTTP2_ERR_DEFERRED;
   }
@@ -784,10 +807,10 @@ ssize_t tern__call_read_data(struct tern_call *call, uint8_t *buf,
     *data_flags |= NGHTTP2_DATA_FLAG_EOF;
     if (!call->is_client) {
       nvlist l;
-      memset(&l, 0, sizeof(l));
+      nv_init(&l);
       nv_add_status(&l, call);
       *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-      pthread_mutex_unlock(&call->mu);
+      tern__call_unlock(call);
       if (l.failed ||
           nghttp2_submit_trailer(call->conn->session, call->stream_id, l.nv,
                                  l.n) != 0) {
@@ -798,13 +821,13 @@ ssize_t tern__call_read_data(struct tern_call *call, uint8_t *buf,
       return (ssize_t)n;
     }
   }
-  pthread_mutex_unlock(&call->mu);
+  tern__call_unlock(call);
   return (ssize_t)n;
 }
 
 int tern__call_take_out(struct tern_call *call, tern__buf *dst, size_t n) {
   int wake_writers, writable = 0, rv = TERN_OK;
-  pthread_mutex_lock(&call->mu);
+  tern__call_lock(call);
   wake_writers = call->out_bytes > TERN__WRITE_HIGH_WATER / 2;
   if (n > call->out_bytes) {
     rv = TERN_ESTATE; /* cannot happen: only this thread takes */
@@ -827,12 +850,12 @@ int tern__call_take_out(struct tern_call *call, tern__buf *dst, size_t n) {
     }
   }
   if (wake_writers && call->out_bytes <= TERN__WRITE_HIGH_WATER / 2)
-    pthread_cond_broadcast(&call->cv);
+    tern__call_broadcast(call);
   if (call->want_write && call->out_bytes <= TERN__WRITE_HIGH_WATER / 2) {
     call->want_write = 0;
     writable = 1;
   }
-  pthread_mutex_unlock(&call->mu);
+  tern__call_unlock(call);
   if (writable && call->hooks->on_writable)
     call->hooks->on_writable(call); /* defers: we are inside nghttp2 */
   return rv;
@@ -840,9 +863,9 @@ int tern__call_take_out(struct tern_call *call, tern__buf *dst, size_t n) {
 
 void tern__call_set_status(struct tern_call *call, tern_status_code code,
                            const char *message) {
-  pthread_mutex_lock(&call->mu);
+  tern__call_lock(call);
   call->code = code;
   free(call->message);
   call->message = message ? strdup(message) : NULL;
-  pthread_mutex_unlock(&call->mu);
+  tern__call_unlock(call);
 }

@@ -107,7 +107,11 @@ struct tern_call {
 
   pthread_mutex_t mu;
   pthread_cond_t cv;
-  int refs; /* under mu */
+  int refs;   /* atomic */
+  /* Set once another thread may touch the call (client calls always; a
+   * server call when handed to a worker). Until then only its loop thread
+   * does, and the mutex is skipped: the inline hot path takes no lock. */
+  int shared;
 
   /* under mu: inbound */
   tern__msg *in_head, *in_tail;
@@ -133,6 +137,19 @@ struct tern_call {
   char *message;
   tern_metadata *trailers; /* client: received; server: to send */
 };
+
+static inline void tern__call_lock(struct tern_call *c) {
+  if (c->shared)
+    pthread_mutex_lock(&c->mu);
+}
+static inline void tern__call_unlock(struct tern_call *c) {
+  if (c->shared)
+    pthread_mutex_unlock(&c->mu);
+}
+static inline void tern__call_broadcast(struct tern_call *c) {
+  if (c->shared)
+    pthread_cond_broadcast(&c->cv);
+}
 
 /* Creates a call with one reference. */
 int tern__call_init(struct tern_call *call, int is_client,

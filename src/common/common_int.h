@@ -100,6 +100,9 @@ int tern__metadata_is_bin_key(const char *key, size_t len);
  * (TERN_EINVAL if it does not decode), others are copied. */
 int tern__metadata_add_wire(tern_metadata *md, const char *key, size_t klen,
                             const char *value, size_t vlen);
+/* A list with no entries, for callers that must return one. */
+const tern_metadata *tern__metadata_empty(void);
+
 /* Appends every entry of src to dst (copies). */
 int tern__metadata_append(tern_metadata *dst, const tern_metadata *src);
 

@@ -88,6 +88,11 @@ static int value_printable(const char *v, size_t len) {
   return 1;
 }
 
+const tern_metadata *tern__metadata_empty(void) {
+  static const tern_metadata empty = {NULL, 0, 0};
+  return &empty;
+}
+
 int tern_metadata_new(tern_metadata **md_out) {
   tern_metadata *md;
   if (!md_out)

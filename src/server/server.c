@@ -101,6 +101,14 @@ struct tern_server_call {
   void *response; /* response being filled (unary, client-streaming) */
   void *state;    /* tern_server_call_set_state */
   char *peer_identity; /* TLS client certificate CN */
+  /* The arena's first bytes live in the call itself: a small response
+   * (a message struct and a sub-message) costs no allocation. */
+  size_t small_used;
+  union {
+    long double ld;
+    void *p;
+    long long ll;
+  } small[16];
   /* inline streaming (loop thread only) */
   int inline_stream;
   int pending;    /* the handler returned TERN_STATUS_PENDING */
@@ -155,7 +163,7 @@ static const entry *find_method(const tern_server *s, const char *path) {
 
 static void finish_handler(tern_server_call *sc, tern_status_code code) {
   struct tern_call *c = &sc->c;
-  pthread_mutex_lock(&c->mu);
+  tern__call_lock(c);
   sc->handler_done = 1;
   if (!c->out_closed) {
     c->out_closed = 1;
@@ -165,7 +173,7 @@ static void finish_handler(tern_server_call *sc, tern_status_code code) {
       c->message = NULL;
     }
   }
-  pthread_mutex_unlock(&c->mu);
+  tern__call_unlock(c);
   tern__call_wake(c);
 }
 
@@ -293,6 +301,9 @@ static void dispatch(tern_server_call *sc) {
     return;
   }
   tern__call_ref(&sc->c); /* the worker's */
+  /* From here a worker touches the call too: lock from now on. The
+   * queue's mutex orders this before the worker's first look. */
+  sc->c.shared = 1;
   pthread_mutex_lock(&s->mu);
   sc->wq_next = NULL;
   if (s->wq_tail)
@@ -313,10 +324,10 @@ static void respond_http_error(struct tern_call *c, const char *status) {
   nv[0].value = (uint8_t *)status;
   nv[0].valuelen = strlen(status);
   nv[0].flags = NGHTTP2_NV_FLAG_NONE;
-  pthread_mutex_lock(&c->mu);
+  tern__call_lock(c);
   c->aborted = 1;
   c->out_closed = 1;
-  pthread_mutex_unlock(&c->mu);
+  tern__call_unlock(c);
   c->submitted = 1;
   c->out_eof_sent = 1;
   nghttp2_submit_response(c->conn->session, c->stream_id, nv, 1, NULL);
@@ -411,10 +422,10 @@ static void sc_on_half_close(struct tern_call *c) {
 
 static void sc_on_stream_closed(struct tern_call *c, uint32_t error) {
   (void)error;
-  pthread_mutex_lock(&c->mu);
+  tern__call_lock(c);
   c->done = 1;
-  pthread_cond_broadcast(&c->cv);
-  pthread_mutex_unlock(&c->mu);
+  tern__call_broadcast(c);
+  tern__call_unlock(c);
   react(SC(c)); /* an inline handler learns it was cancelled */
 }
 
@@ -988,7 +999,7 @@ void tern_server_free(tern_server *s) {
 /* ---- inside a handler ------------------------------------------------------- */
 
 const tern_metadata *tern_server_call_metadata(const tern_server_call *sc) {
-  return sc->c.in_md;
+  return sc->c.in_md ? sc->c.in_md : tern__metadata_empty();
 }
 
 const char *tern_server_call_method(const tern_server_call *sc) {
@@ -1002,14 +1013,14 @@ const char *tern_server_call_authority(const tern_server_call *sc) {
 static int add_md(tern_server_call *sc, tern_metadata **mdp, const char *key,
                   const void *value, size_t len, int bin) {
   int rv;
-  pthread_mutex_lock(&sc->c.mu);
+  tern__call_lock(&sc->c);
   if (!*mdp && tern_metadata_new(mdp) != TERN_OK) {
-    pthread_mutex_unlock(&sc->c.mu);
+    tern__call_unlock(&sc->c);
     return TERN_ENOMEM;
   }
   rv = bin ? tern_metadata_add_bin(*mdp, key, value, len)
            : tern_metadata_add(*mdp, key, value);
-  pthread_mutex_unlock(&sc->c.mu);
+  tern__call_unlock(&sc->c);
   return rv;
 }
 
@@ -1035,9 +1046,9 @@ int tern_server_call_add_trailer_bin(tern_server_call *sc, const char *key,
 }
 
 int tern_server_call_send_headers(tern_server_call *sc) {
-  pthread_mutex_lock(&sc->c.mu);
+  tern__call_lock(&sc->c);
   sc->c.send_headers = 1;
-  pthread_mutex_unlock(&sc->c.mu);
+  tern__call_unlock(&sc->c);
   tern__call_wake(&sc->c);
   return TERN_OK;
 }
@@ -1046,13 +1057,13 @@ int tern_server_call_set_message(tern_server_call *sc, const char *msg) {
   char *copy = msg ? strdup(msg) : NULL;
   if (msg && !copy)
     return TERN_ENOMEM;
-  pthread_mutex_lock(&sc->c.mu);
+  tern__call_lock(&sc->c);
   if (!sc->c.out_closed) {
     free(sc->c.message);
     sc->c.message = copy;
     copy = NULL;
   }
-  pthread_mutex_unlock(&sc->c.mu);
+  tern__call_unlock(&sc->c);
   free(copy);
   return TERN_OK;
 }
@@ -1060,9 +1071,9 @@ int tern_server_call_set_message(tern_server_call *sc, const char *msg) {
 int tern_server_call_is_cancelled(const tern_server_call *sc) {
   struct tern_server_call *m = (struct tern_server_call *)sc;
   int r;
-  pthread_mutex_lock(&m->c.mu);
+  tern__call_lock(&m->c);
   r = m->c.done || m->c.aborted;
-  pthread_mutex_unlock(&m->c.mu);
+  tern__call_unlock(&m->c);
   if (!r && sc->c.deadline_ns > 0 && tern__now_ns() >= sc->c.deadline_ns)
     r = 1;
   return r;
@@ -1090,16 +1101,30 @@ void *tern_server_call_state(const tern_server_call *sc) {
 
 void *tern_server_call_alloc(tern_server_call *sc, size_t size) {
   arena_block *b;
+  size_t unit = sizeof(sc->small[0]);
+  size_t units = (size + unit - 1) / unit;
+  if (size > 0 && units <= sizeof(sc->small) / unit - sc->small_used) {
+    void *p;
+    tern__call_lock(&sc->c);
+    if (units <= sizeof(sc->small) / unit - sc->small_used) {
+      p = &sc->small[sc->small_used];
+      sc->small_used += units;
+      memset(p, 0, units * unit);
+      tern__call_unlock(&sc->c);
+      return p;
+    }
+    tern__call_unlock(&sc->c);
+  }
   if (size > SIZE_MAX - sizeof(*b))
     return NULL;
   b = calloc(1, sizeof(*b) + size);
   if (!b)
     return NULL;
   /* Handlers and the worker both allocate: guard the list. */
-  pthread_mutex_lock(&sc->c.mu);
+  tern__call_lock(&sc->c);
   b->next = sc->arena;
   sc->arena = b;
-  pthread_mutex_unlock(&sc->c.mu);
+  tern__call_unlock(&sc->c);
   return b->data;
 }
 
@@ -1120,7 +1145,7 @@ int tern_server_call_set_compression(tern_server_call *sc,
   int rv = TERN_OK;
   if (!sc || (int)c < TERN_COMPRESS_DEFAULT || c > TERN_COMPRESS_GZIP)
     return TERN_EINVAL;
-  pthread_mutex_lock(&sc->c.mu);
+  tern__call_lock(&sc->c);
   /* The response headers name the algorithm: too late once they (or a
    * message that makes them go) are out. */
   if (sc->c.out_committed || sc->c.send_headers)
@@ -1129,7 +1154,7 @@ int tern_server_call_set_compression(tern_server_call *sc,
     sc->c.send_alg = c == TERN_COMPRESS_DEFAULT
                          ? sc->server->opts.default_compression
                          : c;
-  pthread_mutex_unlock(&sc->c.mu);
+  tern__call_unlock(&sc->c);
   return rv;
 }
 
@@ -1184,7 +1209,7 @@ int tern_server_call_read(tern_server_call *sc, void **msg_out) {
     /* The call ends INTERNAL whatever the handler returns next. */
     struct tern_call *c = &sc->c;
     *msg_out = NULL;
-    pthread_mutex_lock(&c->mu);
+    tern__call_lock(c);
     if (!c->out_closed) {
       tern__msg *o = c->out_head;
       c->out_closed = 1;
@@ -1204,8 +1229,8 @@ int tern_server_call_read(tern_server_call *sc, void **msg_out) {
       c->out_head = c->out_tail = NULL;
       c->out_bytes = 0;
     }
-    pthread_cond_broadcast(&c->cv);
-    pthread_mutex_unlock(&c->mu);
+    tern__call_broadcast(c);
+    tern__call_unlock(c);
     tern__call_wake(c);
     return TERN_EPROTO;
   }
