@@ -21,6 +21,7 @@ int tern__call_init(struct tern_call *call, int is_client,
   call->max_recv = max_recv;
   call->refs = 1;
   call->shared = is_client;
+  call->retryable = is_client;
   call->timeout_ns = -1;
   call->grpc_status = -1;
   call->send_alg = TERN_COMPRESS_IDENTITY;
@@ -55,6 +56,7 @@ static void free_msgs(tern__msg *m) {
 void tern__call_cleanup(struct tern_call *call) {
   free_msgs(call->in_head);
   free_msgs(call->out_head);
+  free_msgs(call->sent_head);
   free(call->partial);
   tern_metadata_free(call->in_md);
   tern_metadata_free(call->trailers);
@@ -607,6 +609,11 @@ void tern__call_on_headers_done(struct tern_call *call, int end_stream) {
         tern_metadata_new(&call->in_md);
       }
       call->headers_in = 1;
+      /* The server has the call: a replay is no longer possible. */
+      call->retryable = 0;
+      free_msgs(call->sent_head);
+      call->sent_head = call->sent_tail = NULL;
+      call->sent_bytes = 0;
       tern__call_broadcast(call);
     }
     tern__call_unlock(call);
@@ -825,6 +832,75 @@ ssize_t tern__call_read_data(struct tern_call *call, uint8_t *buf,
   return (ssize_t)n;
 }
 
+/* Caller holds mu. A fully sent message: kept for a retry, or freed. */
+static void keep_sent(struct tern_call *call, tern__msg *m) {
+  if (call->retryable && call->sent_bytes + m->len <= TERN__RETRY_KEEP) {
+    m->next = NULL;
+    if (call->sent_tail)
+      call->sent_tail->next = m;
+    else
+      call->sent_head = m;
+    call->sent_tail = m;
+    call->sent_bytes += m->len;
+    return;
+  }
+  free(m);
+  if (call->retryable) { /* too much to keep: no replay any more */
+    call->retryable = 0;
+    free_msgs(call->sent_head);
+    call->sent_head = call->sent_tail = NULL;
+    call->sent_bytes = 0;
+  }
+}
+
+void tern__call_drop_sent(struct tern_call *call) {
+  tern__call_lock(call);
+  call->retryable = 0;
+  free_msgs(call->sent_head);
+  call->sent_head = call->sent_tail = NULL;
+  call->sent_bytes = 0;
+  tern__call_unlock(call);
+}
+
+int tern__call_rewind(struct tern_call *call) {
+  tern__msg *m;
+  tern__call_lock(call);
+  if (!call->retryable || call->headers_in || call->in_count > 0 ||
+      call->done || call->cancel_requested) {
+    tern__call_unlock(call);
+    return -1;
+  }
+  /* A partly sent head message goes back to its start. */
+  if (call->out_head) {
+    call->out_bytes += call->out_head->off;
+    call->out_head->off = 0;
+  }
+  for (m = call->sent_head; m; m = m->next) {
+    m->off = 0;
+    call->out_bytes += m->len;
+  }
+  if (call->sent_head) {
+    call->sent_tail->next = call->out_head;
+    if (!call->out_head)
+      call->out_tail = call->sent_tail;
+    call->out_head = call->sent_head;
+  }
+  call->sent_head = call->sent_tail = NULL;
+  call->sent_bytes = 0;
+  tern__call_unlock(call);
+  call->stream_id = 0;
+  call->data_deferred = 0;
+  call->submitted = 0;
+  call->out_eof_sent = 0;
+  call->rst_sent = 0;
+  call->headers_frame_seen = 0;
+  call->http_status = 0;
+  call->pfx_len = 0;
+  call->credit_held = 0;
+  call->header_bytes = 0;
+  return 0;
+}
+
 int tern__call_take_out(struct tern_call *call, tern__buf *dst, size_t n) {
   int wake_writers, writable = 0, rv = TERN_OK;
   tern__call_lock(call);
@@ -846,7 +922,7 @@ int tern__call_take_out(struct tern_call *call, tern__buf *dst, size_t n) {
       call->out_head = m->next;
       if (!call->out_head)
         call->out_tail = NULL;
-      free(m);
+      keep_sent(call, m);
     }
   }
   if (wake_writers && call->out_bytes <= TERN__WRITE_HIGH_WATER / 2)

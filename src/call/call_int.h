@@ -28,6 +28,8 @@ typedef struct tern__msg {
 /* Up to this many unread inbound bytes per stream, flow-control credit is
  * returned at once; beyond it only as the reader takes messages. */
 #define TERN__READ_HIGH_WATER (1024u * 1024u)
+/* Sent bytes a client keeps for a transparent retry. */
+#define TERN__RETRY_KEEP (64u * 1024u)
 
 /* Hooks of the layer that owns the call (server or channel). All run on
  * the loop thread. */
@@ -120,6 +122,12 @@ struct tern_call {
   int in_closed;   /* peer sent END_STREAM */
   tern_metadata *in_md; /* server: request metadata; client: headers */
   int headers_in;       /* client: response headers arrived */
+  /* Client transparent retry: until response headers arrive, messages
+   * already sent are kept (up to TERN__RETRY_KEEP bytes) so a stream the
+   * server refused unprocessed can be replayed on another. */
+  int retryable;
+  tern__msg *sent_head, *sent_tail;
+  size_t sent_bytes;
   int credit_wanted;     /* a reader drained below the high water mark */
 
   /* under mu: outbound */
@@ -225,6 +233,13 @@ ssize_t tern__call_read_data(struct tern_call *call, uint8_t *buf,
 /* Loop thread: moves n queued outbound bytes to dst (a DATA frame's
  * payload); wakes writers waiting for room. */
 int tern__call_take_out(struct tern_call *call, tern__buf *dst, size_t n);
+
+/* Client, loop thread: stops keeping sent messages for a retry. */
+void tern__call_drop_sent(struct tern_call *call);
+/* Client, loop thread: puts the kept messages back at the head of the
+ * outbound queue and clears the stream's state, for a replay. 0, or -1
+ * when the call cannot be replayed. */
+int tern__call_rewind(struct tern_call *call);
 
 /* Loop thread: the data provider every call submits with. */
 extern const nghttp2_data_provider tern__call_data_provider;

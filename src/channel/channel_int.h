@@ -56,6 +56,7 @@ struct client_call {
   /* loop thread only */
   int started;
   int delivered;
+  int replays;  /* transparent retries so far */
   int pending;  /* on the channel's pending list */
   client_call *pend_next, *pend_prev;
   client_call *act_next, *act_prev;

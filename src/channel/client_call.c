@@ -14,6 +14,8 @@ struct tern_future {
 
 static client_call *CC(struct tern_call *c) { return (client_call *)c; }
 
+#define MAX_REPLAYS 3
+
 /* ---- completion (loop thread) ---------------------------------------------- */
 
 static void take_status_from_response(client_call *cc, tern_status_code *code,
@@ -130,6 +132,15 @@ static void cc_on_stream_closed(struct tern_call *c, uint32_t error) {
   client_call *cc = CC(c);
   tern_status_code code;
   const char *msg;
+  /* Transparent retry (as grpc): a stream the server refused before
+   * processing it (REFUSED_STREAM, or above a GOAWAY's last stream id) is
+   * replayed on a connection that takes it, a few times at most. */
+  if (error == NGHTTP2_REFUSED_STREAM && !cc->delivered &&
+      cc->replays < MAX_REPLAYS && tern__call_rewind(c) == 0) {
+    cc->replays++;
+    tern__channel_submit(cc->channel, cc);
+    return;
+  }
   if (error == TERN__CONN_LOST) {
     code = TERN_STATUS_UNAVAILABLE;
     msg = "connection lost";

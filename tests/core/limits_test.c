@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -184,6 +185,84 @@ static void test_max_age_with_grace(void) {
   tern_server_free(s);
 }
 
+/* Connections aged out every ~40 ms while a client keeps 8 calls in
+ * flight: calls that race a GOAWAY are refused unprocessed by the server
+ * and must be replayed transparently on the next connection, never fail. */
+typedef struct churn {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int left, ok, failed;
+  tern_channel *ch;
+} churn;
+
+static void churn_issue(churn *c);
+
+static void churn_done(const tern_status *st, void *resp, void *ud) {
+  churn *c = ud;
+  if (resp)
+    tern__test__echo_response__free_unpacked(resp, NULL);
+  pthread_mutex_lock(&c->mu);
+  if (st->code == TERN_STATUS_OK)
+    c->ok++;
+  else
+    c->failed++;
+  pthread_cond_signal(&c->cv);
+  pthread_mutex_unlock(&c->mu);
+  churn_issue(c);
+}
+
+static void churn_issue(churn *c) {
+  Tern__Test__EchoStub stub;
+  Tern__Test__EchoRequest req = TERN__TEST__ECHO_REQUEST__INIT;
+  tern_call_options o = TERN_CALL_OPTIONS_INIT;
+  int go;
+  pthread_mutex_lock(&c->mu);
+  go = c->left > 0;
+  if (go)
+    c->left--;
+  pthread_mutex_unlock(&c->mu);
+  if (!go)
+    return;
+  o.timeout_ms = 10000;
+  tern__test__echo_stub_init(&stub, c->ch);
+  if (tern__test__echo_stub__unary_async(&stub, &req, &o, churn_done, c) !=
+      TERN_OK) {
+    pthread_mutex_lock(&c->mu);
+    c->failed++;
+    pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+  }
+}
+
+static void test_goaway_races_are_replayed_not_failed(void) {
+  tern_server_options so = TERN_SERVER_OPTIONS_INIT;
+  churn c = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 3000, 0, 0,
+             NULL};
+  int port, i;
+  tern_server *s;
+  so.max_connection_age_ms = 40;
+  so.max_connection_age_grace_ms = 5000;
+  s = start(&so, &port);
+  c.ch = chan(port, NULL);
+  for (i = 0; i < 8; i++)
+    churn_issue(&c);
+  pthread_mutex_lock(&c.mu);
+  while (c.ok + c.failed < 3000) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 30;
+    if (pthread_cond_timedwait(&c.cv, &c.mu, &ts) != 0)
+      break;
+  }
+  pthread_mutex_unlock(&c.mu);
+  SAY("3000 calls, 8 in flight, connections aged out every ~40 ms: "
+      "%d OK, %d failed", c.ok, c.failed);
+  CHECK_EQ_INT(c.ok, 3000);
+  CHECK_EQ_INT(c.failed, 0);
+  tern_channel_free(c.ch);
+  tern_server_free(s);
+}
+
 static void test_handshake_timeout_closes_silent_connection(void) {
   tern_server_options so = TERN_SERVER_OPTIONS_INIT;
   int port, fd;
@@ -291,6 +370,7 @@ int main(void) {
   RUN_TEST(test_idle_timeout_sends_goaway);
   RUN_TEST(test_max_age_with_grace);
   RUN_TEST(test_handshake_timeout_closes_silent_connection);
+  RUN_TEST(test_goaway_races_are_replayed_not_failed);
   RUN_TEST(test_authorizer_and_call_credentials);
   return TEST_SUMMARY("limits");
 }
