@@ -25,9 +25,7 @@ static void set_state(tern_channel *ch, tern_connectivity_state st) {
 }
 
 void tern__channel_ref(tern_channel *ch) {
-  pthread_mutex_lock(&ch->mu);
-  ch->refs++;
-  pthread_mutex_unlock(&ch->mu);
+  __atomic_fetch_add(&ch->refs, 1, __ATOMIC_RELAXED);
 }
 
 static void channel_destroy(tern_channel *ch) {
@@ -45,11 +43,7 @@ static void channel_destroy(tern_channel *ch) {
 }
 
 void tern__channel_unref(tern_channel *ch) {
-  int last;
-  pthread_mutex_lock(&ch->mu);
-  last = --ch->refs == 0;
-  pthread_mutex_unlock(&ch->mu);
-  if (last)
+  if (__atomic_sub_fetch(&ch->refs, 1, __ATOMIC_ACQ_REL) == 0)
     channel_destroy(ch);
 }
 

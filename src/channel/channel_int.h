@@ -19,7 +19,7 @@ struct tern_channel {
   tern_compression default_compression;
 
   pthread_mutex_t mu;
-  int refs;                     /* under mu: the user's + one per call */
+  int refs;                     /* atomic: the user's + one per call */
   tern_connectivity_state state; /* written on the loop, under mu */
 
   /* loop thread only */

@@ -511,6 +511,10 @@ int tern_unary_call_async(tern_channel *ch, const tern_method *method,
     return rv;
   cc->cb = cb;
   cc->cb_data = user_data;
+  /* Nobody but the channel's loop touches an async call from here on (the
+   * post below orders this write before the loop's first look): skip its
+   * lock, as for inline server calls. */
+  cc->c.shared = 0;
   /* The caller's reference becomes the callback's: dropped after cb. */
   call_go(cc);
   return TERN_OK;
