@@ -90,6 +90,9 @@ struct tern_call {
   int64_t timeout_ns;     /* grpc-timeout, -1 when absent */
   size_t header_bytes;    /* this header block so far (limit) */
   int headers_too_big;
+  /* Why the connection went (TLS alert, handshake...), while on_close
+   * runs for TERN__CONN_LOST; NULL when not known. */
+  const char *close_reason;
   int bad_method;         /* :method was not POST */
   int bad_content_type;   /* content-type is not application/grpc[+-;]... */
 

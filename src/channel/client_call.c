@@ -143,7 +143,7 @@ static void cc_on_stream_closed(struct tern_call *c, uint32_t error) {
   }
   if (error == TERN__CONN_LOST) {
     code = TERN_STATUS_UNAVAILABLE;
-    msg = "connection lost";
+    msg = c->close_reason ? c->close_reason : "connection lost";
   } else if (error == NGHTTP2_NO_ERROR) {
     pthread_mutex_lock(&c->mu);
     take_status_from_response(cc, &code, &msg);

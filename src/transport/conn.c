@@ -235,7 +235,9 @@ void tern__conn_close(tern__conn *conn) {
   while (conn->calls) {
     struct tern_call *call = conn->calls;
     detach(conn, call);
+    call->close_reason = conn->error[0] ? conn->error : NULL;
     tern__call_on_close(call, TERN__CONN_LOST);
+    call->close_reason = NULL;
     tern__call_unref(call);
   }
   if (conn->ops->on_closed)
@@ -274,6 +276,12 @@ static ssize_t conn_recv(tern__conn *conn, uint8_t *p, size_t len) {
   err = SSL_get_error(conn->ssl, n);
   if (err == SSL_ERROR_ZERO_RETURN)
     return 0;
+  if (err == SSL_ERROR_SSL && !conn->error[0]) {
+    /* e.g. the server's alert for a missing client certificate */
+    char why[120];
+    tern__tls_error(why, sizeof(why));
+    snprintf(conn->error, sizeof(conn->error), "TLS: %s", why);
+  }
   errno = (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
               ? EAGAIN
               : ECONNRESET;

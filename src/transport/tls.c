@@ -4,7 +4,10 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -113,7 +116,7 @@ int tern__tls_ctx_new(tern__tls_ctx **out, int is_server,
   tern__tls_ctx *t;
   SSL_CTX *ctx;
   char err[256];
-  const char *what = NULL;
+  const char *what = NULL, *file = NULL;
   if (!o)
     return TERN_EINVAL;
   if (is_server && !((o->cert_chain_file || o->cert_chain_pem) &&
@@ -132,15 +135,19 @@ int tern__tls_ctx_new(tern__tls_ctx **out, int is_server,
   SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
 
   if (o->cert_chain_file &&
-      SSL_CTX_use_certificate_chain_file(ctx, o->cert_chain_file) != 1)
+      SSL_CTX_use_certificate_chain_file(ctx, o->cert_chain_file) != 1) {
     what = "loading the certificate chain file";
+    file = o->cert_chain_file;
+  }
   else if (!o->cert_chain_file && o->cert_chain_pem &&
            !load_pem_chain(ctx, o->cert_chain_pem))
     what = "loading the certificate chain";
   else if (o->private_key_file &&
            SSL_CTX_use_PrivateKey_file(ctx, o->private_key_file,
-                                       SSL_FILETYPE_PEM) != 1)
+                                       SSL_FILETYPE_PEM) != 1) {
     what = "loading the private key file";
+    file = o->private_key_file;
+  }
   else if (!o->private_key_file && o->private_key_pem &&
            !load_pem_key(ctx, o->private_key_pem))
     what = "loading the private key";
@@ -148,8 +155,10 @@ int tern__tls_ctx_new(tern__tls_ctx **out, int is_server,
            SSL_CTX_check_private_key(ctx) != 1)
     what = "checking the key against the certificate";
   else if (o->ca_file &&
-           SSL_CTX_load_verify_locations(ctx, o->ca_file, NULL) != 1)
+           SSL_CTX_load_verify_locations(ctx, o->ca_file, NULL) != 1) {
     what = "loading the CA file";
+    file = o->ca_file;
+  }
   else if (!o->ca_file && o->ca_pem && !load_pem_cas(ctx, o->ca_pem))
     what = "loading the CA certificates";
   else if (!is_server && !o->ca_file && !o->ca_pem &&
@@ -157,7 +166,8 @@ int tern__tls_ctx_new(tern__tls_ctx **out, int is_server,
     what = "loading the system CA bundle";
   if (what) {
     tern__tls_error(err, sizeof(err));
-    TERN__WARN("TLS: %s: %s", what, err);
+    TERN__WARN("TLS: %s%s%s: %s", what, file ? " " : "", file ? file : "",
+               err);
     SSL_CTX_free(ctx);
     return TERN_EINVAL;
   }
@@ -198,14 +208,73 @@ void tern__tls_ctx_unref(tern__tls_ctx *t) {
   free(t);
 }
 
+/* A socket BIO that writes with send(MSG_NOSIGNAL): OpenSSL's own socket
+ * BIO uses write(), which raises SIGPIPE when the peer has gone. A library
+ * must not kill its process for that, nor ask it to ignore the signal. */
+static BIO_METHOD *nosig_method;
+static pthread_once_t nosig_once = PTHREAD_ONCE_INIT;
+
+static int nosig_write(BIO *b, const char *buf, int len) {
+  int fd = (int)(intptr_t)BIO_get_data(b);
+  ssize_t n;
+  BIO_clear_retry_flags(b);
+  n = send(fd, buf, (size_t)len, MSG_NOSIGNAL);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+    BIO_set_retry_write(b);
+  return (int)n;
+}
+
+static int nosig_read(BIO *b, char *buf, int len) {
+  int fd = (int)(intptr_t)BIO_get_data(b);
+  ssize_t n;
+  BIO_clear_retry_flags(b);
+  n = recv(fd, buf, (size_t)len, 0);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+    BIO_set_retry_read(b);
+  return (int)n;
+}
+
+static long nosig_ctrl(BIO *b, int cmd, long num, void *ptr) {
+  (void)b;
+  (void)num;
+  (void)ptr;
+  return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+static int nosig_create(BIO *b) {
+  BIO_set_init(b, 1);
+  return 1;
+}
+
+static void nosig_init(void) {
+  BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
+                               "tern socket");
+  if (m && BIO_meth_set_write(m, nosig_write) == 1 &&
+      BIO_meth_set_read(m, nosig_read) == 1 &&
+      BIO_meth_set_ctrl(m, nosig_ctrl) == 1 &&
+      BIO_meth_set_create(m, nosig_create) == 1) {
+    nosig_method = m;
+    return;
+  }
+  BIO_meth_free(m);
+}
+
 SSL *tern__tls_new_ssl(tern__tls_ctx *t, int fd, const char *host) {
-  SSL *ssl = SSL_new(t->ctx);
+  SSL *ssl;
+  BIO *bio;
+  pthread_once(&nosig_once, nosig_init);
+  if (!nosig_method)
+    return NULL;
+  ssl = SSL_new(t->ctx);
   if (!ssl)
     return NULL;
-  if (SSL_set_fd(ssl, fd) != 1) {
+  bio = BIO_new(nosig_method);
+  if (!bio) {
     SSL_free(ssl);
     return NULL;
   }
+  BIO_set_data(bio, (void *)(intptr_t)fd);
+  SSL_set_bio(ssl, bio, bio); /* the SSL owns the BIO */
   if (t->is_server) {
     SSL_set_accept_state(ssl);
   } else {
