@@ -1,5 +1,20 @@
 /* The RouteGuide client of the gRPC basics tutorial, in C with tern: calls
- * each of the four methods and prints what route_guide_client.py prints. */
+ * each of the four methods and prints what route_guide_client.py prints.
+ *
+ * Usage:
+ *   route_guide_client [--target HOST:PORT] [--db FILE] [--sleep] [--seed N]
+ *   route_guide_client --use_tls=true --ca_file=ca.pem
+ *       [--server_host_override=NAME]
+ *       [--client_cert_file=client.pem --client_key_file=client.key] ...
+ *
+ * Cleartext (h2c) by default. --use_tls=true verifies the server against
+ * --ca_file (default: the system's CAs), as grpc's
+ * grpc.ssl_channel_credentials(root_certificates=...);
+ * --server_host_override names the host the server certificate must carry
+ * instead of the target's (grpc.ssl_target_name_override); a client
+ * certificate and key make it mutual TLS. Every flag takes --flag=value
+ * or --flag value; --use_tls alone means true. Throw-away certificates for
+ * trying it: tests/tls/make_certs.sh DIR. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -284,8 +299,35 @@ static void usage(FILE *out) {
           "                   executable, else in the current directory)\n"
           "  --sleep          wait 0.5-1.5 s between RecordRoute points, as\n"
           "                   the Python client does\n"
-          "  --seed N         seed for picking the points (default: clock)\n",
+          "  --seed N         seed for picking the points (default: clock)\n"
+          "  --use_tls=true|false        TLS (default false: cleartext)\n"
+          "  --ca_file=F                 CAs the server must chain to\n"
+          "                              (default: the system's)\n"
+          "  --server_host_override=N    name the server certificate must "
+          "carry\n"
+          "  --client_cert_file=F, --client_key_file=F  mutual TLS\n"
+          "Flags take --flag=value or --flag value.\n",
           DEFAULT_TARGET);
+}
+
+/* argv[*i] is `--name=V` or `--name V`: returns V (advancing *i in the
+ * second form); NULL for another flag, with *missing set when it is this
+ * one without a value. */
+static const char *flag_value(int argc, char **argv, int *i, const char *name,
+                              int *missing) {
+  const char *a = argv[*i];
+  size_t n = strlen(name);
+  if (strncmp(a, name, n) != 0)
+    return NULL;
+  if (a[n] == '=')
+    return a + n + 1;
+  if (a[n] != '\0')
+    return NULL;
+  if (*i + 1 >= argc) {
+    *missing = 1;
+    return NULL;
+  }
+  return argv[++*i];
 }
 
 int main(int argc, char **argv) {
@@ -295,39 +337,70 @@ int main(int argc, char **argv) {
   tern_channel *channel = NULL;
   rg_db *db = NULL;
   tern_call_options opts = TERN_CALL_OPTIONS_INIT;
+  tern_tls_options tls = TERN_TLS_OPTIONS_INIT;
+  tern_channel_options copts = TERN_CHANNEL_OPTIONS_INIT;
   client c;
-  int i, rc, failed;
+  int i, rc, failed, use_tls = 0;
 
   memset(&c, 0, sizeof c);
   for (i = 1; i < argc; i++) {
-    const char *a = argv[i];
+    const char *a = argv[i], *v;
+    int missing = 0;
     if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
       usage(stdout);
       return 0;
     } else if (strcmp(a, "--sleep") == 0) {
       c.sleep = 1;
-    } else if (strcmp(a, "--target") == 0 && i + 1 < argc) {
-      target = argv[++i];
-    } else if (strcmp(a, "--db") == 0 && i + 1 < argc) {
-      db_path = argv[++i];
-    } else if (strcmp(a, "--seed") == 0 && i + 1 < argc) {
+    } else if (strcmp(a, "--use_tls") == 0 ||
+               strcmp(a, "--use_tls=true") == 0) {
+      use_tls = 1;
+      if (i + 1 < argc && strcmp(a, "--use_tls") == 0 &&
+          (strcmp(argv[i + 1], "true") == 0 ||
+           strcmp(argv[i + 1], "false") == 0))
+        use_tls = strcmp(argv[++i], "true") == 0;
+    } else if (strcmp(a, "--use_tls=false") == 0) {
+      use_tls = 0;
+    } else if ((v = flag_value(argc, argv, &i, "--target", &missing))) {
+      target = v;
+    } else if ((v = flag_value(argc, argv, &i, "--db", &missing))) {
+      db_path = v;
+    } else if ((v = flag_value(argc, argv, &i, "--ca_file", &missing))) {
+      tls.ca_file = v;
+    } else if ((v = flag_value(argc, argv, &i, "--server_host_override",
+                               &missing))) {
+      tls.server_host_override = v;
+    } else if ((v = flag_value(argc, argv, &i, "--client_cert_file",
+                               &missing))) {
+      tls.cert_chain_file = v;
+    } else if ((v = flag_value(argc, argv, &i, "--client_key_file",
+                               &missing))) {
+      tls.private_key_file = v;
+    } else if ((v = flag_value(argc, argv, &i, "--seed", &missing))) {
       char *end;
-      unsigned long v;
+      unsigned long n;
       errno = 0;
-      v = strtoul(argv[++i], &end, 10);
-      if (errno || end == argv[i] || *end != '\0' || v > 0xffffffffUL) {
-        fprintf(stderr, "route_guide_client: bad seed '%s'\n", argv[i]);
+      n = strtoul(v, &end, 10);
+      if (errno || end == v || *end != '\0' || n > 0xffffffffUL) {
+        fprintf(stderr, "route_guide_client: bad seed '%s'\n", v);
         return 2;
       }
-      seed = (unsigned)v;
+      seed = (unsigned)n;
     } else {
-      int needs_value = strcmp(a, "--target") == 0 ||
-                        strcmp(a, "--db") == 0 || strcmp(a, "--seed") == 0;
       fprintf(stderr, "route_guide_client: %s '%s'\n",
-              needs_value ? "missing value for" : "unknown argument", a);
+              missing ? "missing value for" : "unknown argument", a);
       usage(stderr);
       return 2;
     }
+  }
+  if (!use_tls && (tls.ca_file || tls.server_host_override ||
+                   tls.cert_chain_file || tls.private_key_file)) {
+    fprintf(stderr, "route_guide_client: TLS flags without --use_tls\n");
+    return 2;
+  }
+  if (!tls.cert_chain_file != !tls.private_key_file) {
+    fprintf(stderr, "route_guide_client: --client_cert_file and "
+                    "--client_key_file go together\n");
+    return 2;
   }
   srand(seed);
   /* Lines in order even when piped next to stderr. */
@@ -343,9 +416,12 @@ int main(int argc, char **argv) {
   }
   c.db = db;
 
-  /* channel = grpc.insecure_channel(target);
+  /* channel = grpc.insecure_channel(target), or over TLS
+   * grpc.secure_channel(target, grpc.ssl_channel_credentials(...));
    * stub = route_guide_pb2_grpc.RouteGuideStub(channel) */
-  rc = tern_channel_new(&channel, target, NULL);
+  if (use_tls)
+    copts.tls = &tls;
+  rc = tern_channel_new(&channel, target, &copts);
   if (rc) {
     fprintf(stderr, "route_guide_client: bad target '%s': %s\n", target,
             tern_strerror(rc));

@@ -1,5 +1,19 @@
 /* The RouteGuide server of the gRPC basics tutorial, in C with tern: the
- * same four methods with the same semantics as route_guide_server.py. */
+ * same four methods with the same semantics as route_guide_server.py.
+ *
+ * Usage:
+ *   route_guide_server [--port PORT] [--db FILE] [--verbose]
+ *   route_guide_server --use_tls=true --tls_cert_file=server.pem
+ *       --tls_key_file=server.key [--tls_client_ca_file=ca.pem
+ *       --require_client_cert=true] [--port PORT] ...
+ *
+ * Cleartext (h2c) by default. --use_tls=true serves TLS with the given
+ * certificate chain and key (PEM), as grpc's
+ * grpc.ssl_server_credentials([(key, chain)]); with --tls_client_ca_file
+ * and --require_client_cert=true, clients must present a certificate from
+ * that CA (mutual TLS). Every flag takes --flag=value or --flag value;
+ * --use_tls and --require_client_cert alone mean true. Throw-away
+ * certificates for trying it: tests/tls/make_certs.sh DIR. */
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -215,13 +229,69 @@ static tern_status_code route_chat(tern_server_call *call, void *user_data) {
 static void usage(FILE *out) {
   fprintf(out,
           "usage: route_guide_server [--port PORT] [--db FILE] [--verbose]\n"
+          "         [--use_tls=true --tls_cert_file=F --tls_key_file=F\n"
+          "          [--tls_client_ca_file=F --require_client_cert=true]]\n"
           "  --port PORT  listen on [::]:PORT (default %d; 0 picks a free "
           "port)\n"
           "  --db FILE    feature database (default: route_guide_db.json "
           "beside\n"
           "               the executable, else in the current directory)\n"
-          "  --verbose    log every call on stderr\n",
+          "  --verbose    log every call on stderr\n"
+          "  --use_tls=true|false   serve TLS (default false: cleartext)\n"
+          "  --tls_cert_file=F      certificate chain (PEM)\n"
+          "  --tls_key_file=F       private key (PEM)\n"
+          "  --tls_client_ca_file=F CAs client certificates must chain to\n"
+          "  --require_client_cert=true|false  mutual TLS\n"
+          "Flags take --flag=value or --flag value.\n",
           DEFAULT_PORT);
+}
+
+/* argv[*i] is `--name=V` or `--name V`: returns V (advancing *i in the
+ * second form); NULL for another flag, with *missing set when it is this
+ * one without a value. */
+static const char *flag_value(int argc, char **argv, int *i, const char *name,
+                              int *missing) {
+  const char *a = argv[*i];
+  size_t n = strlen(name);
+  if (strncmp(a, name, n) != 0)
+    return NULL;
+  if (a[n] == '=')
+    return a + n + 1;
+  if (a[n] != '\0')
+    return NULL;
+  if (*i + 1 >= argc) {
+    *missing = 1;
+    return NULL;
+  }
+  return argv[++*i];
+}
+
+/* `--name`, `--name=true|false` or `--name true|false`: 1 when argv[*i]
+ * is this flag (value in *out), 0 for another, -1 for a bad value. */
+static int flag_bool(int argc, char **argv, int *i, const char *name,
+                     int *out) {
+  const char *a = argv[*i], *v;
+  size_t n = strlen(name);
+  if (strncmp(a, name, n) != 0)
+    return 0;
+  if (a[n] == '=') {
+    v = a + n + 1;
+  } else if (a[n] == '\0') {
+    if (*i + 1 < argc && (strcmp(argv[*i + 1], "true") == 0 ||
+                          strcmp(argv[*i + 1], "false") == 0)) {
+      v = argv[++*i];
+    } else {
+      *out = 1;
+      return 1;
+    }
+  } else {
+    return 0;
+  }
+  if (strcmp(v, "true") == 0 || strcmp(v, "false") == 0) {
+    *out = strcmp(v, "true") == 0;
+    return 1;
+  }
+  return -1;
 }
 
 static int parse_port(const char *s, int *port_out) {
@@ -268,32 +338,62 @@ int main(int argc, char **argv) {
   signal_waiter waiter;
   pthread_t waiter_thread;
   int have_waiter = 0;
+  int use_tls = 0, require_client_cert = 0;
+  tern_tls_options tls = TERN_TLS_OPTIONS_INIT;
 
   for (i = 1; i < argc; i++) {
-    const char *a = argv[i];
+    const char *a = argv[i], *v;
+    int missing = 0, b = 0;
     if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
       usage(stdout);
       return 0;
     } else if (strcmp(a, "--verbose") == 0 || strcmp(a, "-v") == 0) {
       rg.verbose = 1;
-    } else if (strcmp(a, "--port") == 0 && i + 1 < argc) {
-      if (parse_port(argv[++i], &port)) {
-        fprintf(stderr, "route_guide_server: bad port '%s' (0..65535)\n",
-                argv[i]);
+    } else if ((v = flag_value(argc, argv, &i, "--port", &missing))) {
+      if (parse_port(v, &port)) {
+        fprintf(stderr, "route_guide_server: bad port '%s' (0..65535)\n", v);
         return 2;
       }
-    } else if (strcmp(a, "--db") == 0 && i + 1 < argc) {
-      db_path = argv[++i];
+    } else if ((v = flag_value(argc, argv, &i, "--db", &missing))) {
+      db_path = v;
+    } else if ((v = flag_value(argc, argv, &i, "--tls_cert_file", &missing))) {
+      tls.cert_chain_file = v;
+    } else if ((v = flag_value(argc, argv, &i, "--tls_key_file", &missing))) {
+      tls.private_key_file = v;
+    } else if ((v = flag_value(argc, argv, &i, "--tls_client_ca_file",
+                               &missing))) {
+      tls.ca_file = v;
+    } else if (!missing &&
+               ((b = flag_bool(argc, argv, &i, "--use_tls", &use_tls)) ||
+                (b = flag_bool(argc, argv, &i, "--require_client_cert",
+                               &require_client_cert)))) {
+      if (b < 0) {
+        fprintf(stderr, "route_guide_server: bad '%s' (true or false)\n", a);
+        return 2;
+      }
     } else {
       fprintf(stderr, "route_guide_server: %s '%s'\n",
-              (strcmp(a, "--port") == 0 || strcmp(a, "--db") == 0)
-                  ? "missing value for"
-                  : "unknown argument",
-              a);
+              missing ? "missing value for" : "unknown argument", a);
       usage(stderr);
       return 2;
     }
   }
+  if (use_tls && (!tls.cert_chain_file || !tls.private_key_file)) {
+    fprintf(stderr, "route_guide_server: --use_tls needs --tls_cert_file "
+                    "and --tls_key_file\n");
+    return 2;
+  }
+  if (!use_tls && (tls.cert_chain_file || tls.private_key_file || tls.ca_file ||
+                   require_client_cert)) {
+    fprintf(stderr, "route_guide_server: TLS flags without --use_tls\n");
+    return 2;
+  }
+  if (require_client_cert && !tls.ca_file) {
+    fprintf(stderr, "route_guide_server: --require_client_cert needs "
+                    "--tls_client_ca_file\n");
+    return 2;
+  }
+  tls.require_client_cert = require_client_cert;
 
   if (!db_path)
     db_path = rg_db_default_path(default_db, sizeof default_db);
@@ -338,12 +438,15 @@ int main(int argc, char **argv) {
     goto out;
   }
 
+  /* server.add_insecure_port / add_secure_port("[::]:PORT", creds) */
   snprintf(addr, sizeof addr, "[::]:%d", port);
-  rc = tern_server_add_insecure_port(server, addr, &bound_port);
+  rc = use_tls ? tern_server_add_secure_port(server, addr, &tls, &bound_port)
+               : tern_server_add_insecure_port(server, addr, &bound_port);
   if (rc) {
     /* A host without IPv6 still has IPv4. */
     snprintf(addr, sizeof addr, "0.0.0.0:%d", port);
-    rc = tern_server_add_insecure_port(server, addr, &bound_port);
+    rc = use_tls ? tern_server_add_secure_port(server, addr, &tls, &bound_port)
+                 : tern_server_add_insecure_port(server, addr, &bound_port);
   }
   if (rc) {
     fprintf(stderr, "route_guide_server: cannot listen on port %d: %s\n",
@@ -365,6 +468,9 @@ int main(int argc, char **argv) {
   }
   have_waiter = 1;
 
+  if (use_tls)
+    fprintf(stderr, "route_guide_server: TLS%s\n",
+            require_client_cert ? ", client certificate required" : "");
   printf("Server started, listening on %d\n", bound_port);
   fflush(stdout);
 

@@ -1,6 +1,7 @@
 /* tern's RouteGuide interop client: the cases of docs/testing.md against
- * any RouteGuide test server (ours, grpcio's, grpc C++'s). One line per
- * case, `PASS name` / `FAIL name: why`, then `N passed, N failed`. */
+ * any RouteGuide test server (ours, grpcio's, grpc C++'s), over cleartext
+ * or TLS (--use_tls, grpc's interop client flags). One line per case,
+ * `PASS name` / `FAIL name: why`, then `N passed, N failed`. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -12,6 +13,7 @@
 
 #include <tern/protobuf_c.h>
 
+#include "rg_flags.h"
 #include "route_guide.tern.h"
 #include "route_guide_db.h"
 
@@ -33,6 +35,8 @@ static const rg_point RECT_HI = {420000000, -730000000};
 
 typedef struct ctx {
   const char *target, *dead_target, *wfr_target;
+  const tern_tls_options *tls; /* NULL: cleartext; every channel uses it */
+  const char *expect_peer;     /* --expect_peer_identity ("": none) */
   tern_channel *channel; /* on target; NULL without one */
   Routeguide__RouteGuideStub stub;
   const rg_db *db;
@@ -1050,6 +1054,7 @@ static int case_concurrent(ctx *t) {
 /* Nothing listens at --dead-target: UNAVAILABLE, quickly. */
 static int case_unavailable(ctx *t) {
   tern_channel *ch = NULL;
+  tern_channel_options copts = TERN_CHANNEL_OPTIONS_INIT;
   Routeguide__RouteGuideStub stub;
   Routeguide__Point req = make_point(KNOWN);
   Routeguide__Feature *resp = NULL;
@@ -1059,7 +1064,8 @@ static int case_unavailable(ctx *t) {
   int64_t t0;
   int r, rc = 0;
 
-  r = tern_channel_new(&ch, t->dead_target, NULL);
+  copts.tls = t->tls;
+  r = tern_channel_new(&ch, t->dead_target, &copts);
   if (r)
     return fail(t, "tern_channel_new(%s): %s", t->dead_target,
                 tern_strerror(r));
@@ -1094,6 +1100,7 @@ static int case_wait_for_ready(ctx *t) {
   /* Retry quickly so the test does not wait out a long backoff. */
   copts.initial_backoff_ms = 200;
   copts.max_backoff_ms = 1000;
+  copts.tls = t->tls;
   r = tern_channel_new(&ch, t->wfr_target, &copts);
   if (r)
     return fail(t, "tern_channel_new(%s): %s", t->wfr_target,
@@ -1120,9 +1127,90 @@ static int case_wait_for_ready(ctx *t) {
 
 static int case_health_final(ctx *t) { return unary_get_feature(t, KNOWN); }
 
+/* x-query: peer: the server reports the identity it saw (the client
+ * certificate's CN under mutual TLS) in the x-peer-identity trailer, which
+ * must be --expect_peer_identity (none when that is empty). */
+static int case_peer_identity(ctx *t) {
+  Routeguide__Point req = make_point(KNOWN);
+  Routeguide__Feature *resp = NULL;
+  tern_status st = TERN_STATUS_INIT;
+  tern_metadata *md = md_one("x-query", "peer");
+  tern_metadata *trailers = NULL;
+  tern_call_options o = call_opts(TIMEOUT_MS, md);
+  tern_status_code c;
+  const char *v;
+  int rc;
+
+  if (!md || tern_metadata_new(&trailers)) {
+    rc = fail(t, "out of memory");
+    goto out;
+  }
+  o.trailers_out = trailers;
+  c = routeguide__route_guide_stub__get_feature(&t->stub, &req, &resp, &o, &st);
+  if (c != TERN_STATUS_OK) {
+    rc = fail(t, "GetFeature: %s \"%s\"", code_name(c), msg_of(&st));
+    goto out;
+  }
+  if (!resp) {
+    rc = fail(t, "GetFeature: OK without a response");
+    goto out;
+  }
+  rc = check_feature(t, "GetFeature", resp, KNOWN);
+  if (rc)
+    goto out;
+  v = tern_metadata_get(trailers, "x-peer-identity", NULL);
+  if (t->expect_peer[0] == '\0' && v)
+    rc = fail(t, "server saw peer \"%s\", want none", v);
+  else if (t->expect_peer[0] != '\0' && (!v || strcmp(v, t->expect_peer) != 0))
+    rc = fail(t, "server saw peer %s%s%s, want \"%s\"", v ? "\"" : "",
+              v ? v : "(none)", v ? "\"" : "", t->expect_peer);
+  else
+    printf("  peer_identity: server saw %s%s%s\n", v ? "\"" : "",
+           v ? v : "no client certificate", v ? "\"" : "");
+out:
+  if (resp)
+    routeguide__feature__free_unpacked(resp, NULL);
+  tern_status_clear(&st);
+  tern_metadata_free(md);
+  tern_metadata_free(trailers);
+  return rc;
+}
+
+/* The server (or this client's TLS options) is one the handshake must
+ * refuse: wrong CA, expired certificate, a host name the certificate does
+ * not carry, no client certificate under mutual TLS. A call fails
+ * UNAVAILABLE, promptly, and never reaches a handler. */
+static int case_handshake_refused(ctx *t) {
+  Routeguide__Point req = make_point(KNOWN);
+  Routeguide__Feature *resp = NULL;
+  tern_call_options o = call_opts(5000, NULL);
+  tern_status st = TERN_STATUS_INIT;
+  tern_status_code c;
+  int64_t t0 = now_ms();
+  int rc = 0;
+
+  c = routeguide__route_guide_stub__get_feature(&t->stub, &req, &resp, &o, &st);
+  if (c != TERN_STATUS_UNAVAILABLE)
+    rc = fail(t, "%s \"%s\", want UNAVAILABLE", code_name(c), msg_of(&st));
+  else if (now_ms() - t0 > 4000)
+    rc = fail(t, "took %lld ms to fail", (long long)(now_ms() - t0));
+  else
+    printf("  handshake_refused: %s \"%s\"\n", code_name(c), msg_of(&st));
+  if (resp)
+    routeguide__feature__free_unpacked(resp, NULL);
+  tern_status_clear(&st);
+  return rc;
+}
+
 /* --- runner ------------------------------------------------------------- */
 
-enum { NEEDS_TARGET = 1, NEEDS_DEAD = 2, NEEDS_WFR = 4 };
+enum {
+  NEEDS_TARGET = 1,
+  NEEDS_DEAD = 2,
+  NEEDS_WFR = 4,
+  NEEDS_PEER = 8,   /* --expect_peer_identity */
+  ONLY_BY_NAME = 16 /* not in the default selection: --case NAME */
+};
 
 typedef struct test_case {
   const char *name;
@@ -1137,15 +1225,13 @@ static const test_case CASES[] = {
     {"get_feature_future", case_get_feature_future, NEEDS_TARGET},
     {"list_features", case_list_features, NEEDS_TARGET},
     {"list_features_reversed", case_list_features_reversed, NEEDS_TARGET},
-    {"list_features_empty_rect", case_list_features_empty_rect,
-     NEEDS_TARGET},
+    {"list_features_empty_rect", case_list_features_empty_rect, NEEDS_TARGET},
     {"record_route", case_record_route, NEEDS_TARGET},
     {"record_route_future", case_record_route_future, NEEDS_TARGET},
     {"record_route_empty", case_record_route_empty, NEEDS_TARGET},
     {"route_chat", case_route_chat, NEEDS_TARGET},
     {"deadline_exceeded", case_deadline_exceeded, NEEDS_TARGET},
-    {"deadline_exceeded_stream", case_deadline_exceeded_stream,
-     NEEDS_TARGET},
+    {"deadline_exceeded_stream", case_deadline_exceeded_stream, NEEDS_TARGET},
     {"cancel_call", case_cancel_call, NEEDS_TARGET},
     {"cancel_future", case_cancel_future, NEEDS_TARGET},
     {"metadata_unary", case_metadata_unary, NEEDS_TARGET},
@@ -1157,7 +1243,9 @@ static const test_case CASES[] = {
     {"concurrent_threads", case_concurrent, NEEDS_TARGET},
     {"unavailable", case_unavailable, NEEDS_DEAD},
     {"wait_for_ready", case_wait_for_ready, NEEDS_WFR},
+    {"peer_identity", case_peer_identity, NEEDS_TARGET | NEEDS_PEER},
     {"health_final", case_health_final, NEEDS_TARGET},
+    {"handshake_refused", case_handshake_refused, NEEDS_TARGET | ONLY_BY_NAME},
 };
 #define N_CASES (sizeof CASES / sizeof CASES[0])
 
@@ -1168,9 +1256,24 @@ static void usage(FILE *f) {
           "[--case NAME]...\n"
           "         [--dead-target 127.0.0.1:P] [--wfr-target 127.0.0.1:P] "
           "[--db FILE]\n"
-          "cases (default: all that their flags allow):\n");
+          "         [--use_tls=true --ca_file=F [--server_host_override=N]\n"
+          "          [--client_cert_file=F --client_key_file=F]]\n"
+          "         [--expect_peer_identity=CN]\n"
+          "  --use_tls=true|false      TLS on every channel (default false)\n"
+          "  --ca_file=F               CAs the server must chain to "
+          "(default: the\n"
+          "                            system's)\n"
+          "  --server_host_override=N  the name the server certificate must "
+          "carry\n"
+          "  --client_cert_file=F, --client_key_file=F  mutual TLS\n"
+          "  --expect_peer_identity=CN  peer_identity: the CN the server "
+          "must see\n"
+          "                            (empty: no client certificate)\n"
+          "Flags take --flag=value or --flag value.\n"
+          "cases (default: all that their flags allow; * only by name):\n");
   for (i = 0; i < N_CASES; i++)
-    fprintf(f, "  %s\n", CASES[i].name);
+    fprintf(f, "  %s%s\n", CASES[i].name,
+            CASES[i].needs & ONLY_BY_NAME ? " *" : "");
 }
 
 static const test_case *find_case(const char *name) {
@@ -1188,50 +1291,85 @@ int main(int argc, char **argv) {
   size_t n_selected = 0, i;
   char db_buf[4096], err[512];
   rg_db *db = NULL;
-  int passed = 0, failed = 0, r;
+  int passed = 0, failed = 0, r, use_tls = 0;
+  tern_tls_options tls = TERN_TLS_OPTIONS_INIT;
+  tern_channel_options copts = TERN_CHANNEL_OPTIONS_INIT;
 
   memset(&t, 0, sizeof t);
   selected = calloc((size_t)argc + N_CASES, sizeof *selected);
   if (!selected)
     return 1;
   for (r = 1; r < argc; r++) {
-    const char *a = argv[r];
+    const char *a = argv[r], *v;
+    int missing = 0, b;
     if (strcmp(a, "--help") == 0) {
       usage(stdout);
       free(selected);
       return 0;
-    } else if (r + 1 >= argc) {
-      fprintf(stderr, "rg_interop_client: bad or incomplete '%s'\n", a);
-      usage(stderr);
-      free(selected);
-      return 2;
-    } else if (strcmp(a, "--target") == 0) {
-      t.target = argv[++r];
-    } else if (strcmp(a, "--dead-target") == 0) {
-      t.dead_target = argv[++r];
-    } else if (strcmp(a, "--wfr-target") == 0) {
-      t.wfr_target = argv[++r];
-    } else if (strcmp(a, "--db") == 0) {
-      db_path = argv[++r];
-    } else if (strcmp(a, "--case") == 0) {
-      const test_case *c = find_case(argv[++r]);
+    } else if ((v = rg_flag_value(argc, argv, &r, "--target", &missing))) {
+      t.target = v;
+    } else if ((v = rg_flag_value(argc, argv, &r, "--dead-target", &missing))) {
+      t.dead_target = v;
+    } else if ((v = rg_flag_value(argc, argv, &r, "--wfr-target", &missing))) {
+      t.wfr_target = v;
+    } else if ((v = rg_flag_value(argc, argv, &r, "--db", &missing))) {
+      db_path = v;
+    } else if ((v = rg_flag_value(argc, argv, &r, "--ca_file", &missing))) {
+      tls.ca_file = v;
+    } else if ((v = rg_flag_value(argc, argv, &r, "--server_host_override",
+                                  &missing))) {
+      tls.server_host_override = v;
+    } else if ((v = rg_flag_value(argc, argv, &r, "--client_cert_file",
+                                  &missing))) {
+      tls.cert_chain_file = v;
+    } else if ((v = rg_flag_value(argc, argv, &r, "--client_key_file",
+                                  &missing))) {
+      tls.private_key_file = v;
+    } else if ((v = rg_flag_value(argc, argv, &r, "--expect_peer_identity",
+                                  &missing))) {
+      t.expect_peer = v;
+    } else if ((v = rg_flag_value(argc, argv, &r, "--case", &missing))) {
+      const test_case *c = find_case(v);
       if (!c) {
-        fprintf(stderr, "rg_interop_client: no case '%s'\n", argv[r]);
+        fprintf(stderr, "rg_interop_client: no case '%s'\n", v);
         usage(stderr);
         free(selected);
         return 2;
       }
       selected[n_selected++] = c;
+    } else if (!missing &&
+               (b = rg_flag_bool(argc, argv, &r, "--use_tls", &use_tls))) {
+      if (b < 0) {
+        fprintf(stderr, "rg_interop_client: bad '%s' (true or false)\n", a);
+        free(selected);
+        return 2;
+      }
     } else {
-      fprintf(stderr, "rg_interop_client: bad argument '%s'\n", a);
+      fprintf(stderr, "rg_interop_client: %s '%s'\n",
+              missing ? "missing value for" : "bad argument", a);
       usage(stderr);
       free(selected);
       return 2;
     }
   }
+  if (!use_tls && (tls.ca_file || tls.server_host_override ||
+                   tls.cert_chain_file || tls.private_key_file)) {
+    fprintf(stderr, "rg_interop_client: TLS flags without --use_tls=true\n");
+    free(selected);
+    return 2;
+  }
+  if (!tls.cert_chain_file != !tls.private_key_file) {
+    fprintf(stderr, "rg_interop_client: --client_cert_file and "
+                    "--client_key_file go together\n");
+    free(selected);
+    return 2;
+  }
+  if (use_tls)
+    t.tls = &tls;
   if (n_selected == 0)
     for (i = 0; i < N_CASES; i++)
-      selected[n_selected++] = &CASES[i];
+      if (!(CASES[i].needs & ONLY_BY_NAME))
+        selected[n_selected++] = &CASES[i];
 
   if (!db_path)
     db_path = rg_db_default_path(db_buf, sizeof db_buf);
@@ -1242,7 +1380,8 @@ int main(int argc, char **argv) {
   }
   t.db = db;
   if (t.target) {
-    r = tern_channel_new(&t.channel, t.target, NULL);
+    copts.tls = t.tls;
+    r = tern_channel_new(&t.channel, t.target, &copts);
     if (r) {
       fprintf(stderr, "rg_interop_client: tern_channel_new(%s): %s\n",
               t.target, tern_strerror(r));
@@ -1252,8 +1391,11 @@ int main(int argc, char **argv) {
     }
     routeguide__route_guide_stub_init(&t.stub, t.channel);
   }
-  printf("rg_interop_client: tern %s; target %s\n", TERN_VERSION,
-         t.target ? t.target : "(none)");
+  printf("rg_interop_client: tern %s; target %s%s\n", TERN_VERSION,
+         t.target ? t.target : "(none)",
+         !use_tls              ? ""
+         : tls.cert_chain_file ? " (mutual TLS)"
+                               : " (TLS)");
   fflush(stdout);
 
   for (i = 0; i < n_selected; i++) {
@@ -1267,6 +1409,8 @@ int main(int argc, char **argv) {
     } else if ((c->needs & NEEDS_WFR) && !t.wfr_target) {
       printf("SKIP %s: needs --wfr-target (a server started late)\n",
              c->name);
+    } else if ((c->needs & NEEDS_PEER) && !t.expect_peer) {
+      printf("SKIP %s: needs --expect_peer_identity\n", c->name);
     } else {
       t.why[0] = '\0';
       t0 = now_ms();

@@ -1,5 +1,6 @@
 /* tern's RouteGuide *test* server (docs/testing.md): the tutorial's four
- * methods plus the metadata hooks interop clients drive it with. */
+ * methods plus the metadata hooks interop clients drive it with, over
+ * cleartext or TLS (--use_tls, grpc's interop server flags). */
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "rg_flags.h"
 #include "route_guide.tern.h"
 #include "route_guide_db.h"
 
@@ -145,6 +147,12 @@ static tern_status_code get_feature(tern_server_call *call,
     snprintf(buf, sizeof buf, "%ld",
              __atomic_load_n(&ts->cancels, __ATOMIC_SEQ_CST));
     tern_server_call_add_trailer(call, "x-cancel-count", buf);
+  } else if (query && strcmp(query, "peer") == 0) {
+    /* The client certificate's CN under mutual TLS; no trailer without
+     * one. */
+    const char *id = tern_server_call_peer_identity(call);
+    if (id)
+      tern_server_call_add_trailer(call, "x-peer-identity", id);
   }
   code = begin_call(ts, call);
   if (code != TERN_STATUS_OK)
@@ -302,18 +310,29 @@ static void *stop_on_signal(void *arg) {
 }
 
 static void usage(FILE *f) {
-  fprintf(f, "usage: rg_test_server [--port N] [--db FILE]\n"
-             "  --port N   listen on 127.0.0.1:N (0, the default, picks a "
-             "free port)\n"
-             "  --db FILE  feature database (default: route_guide_db.json "
-             "beside the\n"
-             "             executable, else in the current directory)\n"
-             "Prints LISTENING <port> once it serves; stops on SIGTERM.\n");
+  fprintf(f,
+          "usage: rg_test_server [--port N] [--db FILE] [--use_tls=true\n"
+          "         --tls_cert_file=F --tls_key_file=F\n"
+          "         [--tls_client_ca_file=F [--require_client_cert=true]]]\n"
+          "  --port N   listen on 127.0.0.1:N (0, the default, picks a "
+          "free port)\n"
+          "  --db FILE  feature database (default: route_guide_db.json "
+          "beside the\n"
+          "             executable, else in the current directory)\n"
+          "  --use_tls=true|false     serve TLS (default false: h2c)\n"
+          "  --tls_cert_file=F        our certificate chain (PEM)\n"
+          "  --tls_key_file=F         its private key (PEM)\n"
+          "  --tls_client_ca_file=F   CAs client certificates chain to\n"
+          "  --require_client_cert=true|false  mutual TLS (needs the CA)\n"
+          "Flags take --flag=value or --flag value. Prints LISTENING <port>\n"
+          "once it serves; stops on SIGTERM.\n");
 }
 
 int main(int argc, char **argv) {
   long port = 0;
   const char *db_path = NULL;
+  int use_tls = 0, require_client_cert = 0;
+  tern_tls_options tls = TERN_TLS_OPTIONS_INIT;
   char db_buf[4096], err[512], addr[64];
   int i, rc, bound = 0, status = 1, have_stopper = 0;
   test_server ts = {NULL, 0};
@@ -326,22 +345,63 @@ int main(int argc, char **argv) {
   pthread_t stop_thread;
 
   for (i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
-      if (parse_long(argv[++i], 0, 65535, &port)) {
-        fprintf(stderr, "rg_test_server: bad port '%s'\n", argv[i]);
+    const char *a = argv[i], *v;
+    int missing = 0, b;
+    if ((v = rg_flag_value(argc, argv, &i, "--port", &missing))) {
+      if (parse_long(v, 0, 65535, &port)) {
+        fprintf(stderr, "rg_test_server: bad port '%s'\n", v);
         return 2;
       }
-    } else if (strcmp(argv[i], "--db") == 0 && i + 1 < argc) {
-      db_path = argv[++i];
-    } else if (strcmp(argv[i], "--help") == 0) {
+    } else if ((v = rg_flag_value(argc, argv, &i, "--db", &missing))) {
+      db_path = v;
+    } else if ((v = rg_flag_value(argc, argv, &i, "--tls_cert_file",
+                                  &missing))) {
+      tls.cert_chain_file = v;
+    } else if ((v = rg_flag_value(argc, argv, &i, "--tls_key_file",
+                                  &missing))) {
+      tls.private_key_file = v;
+    } else if ((v = rg_flag_value(argc, argv, &i, "--tls_client_ca_file",
+                                  &missing))) {
+      tls.ca_file = v;
+    } else if (!missing &&
+               (b = rg_flag_bool(argc, argv, &i, "--use_tls", &use_tls))) {
+      if (b < 0) {
+        fprintf(stderr, "rg_test_server: bad '%s' (true or false)\n", a);
+        return 2;
+      }
+    } else if (!missing &&
+               (b = rg_flag_bool(argc, argv, &i, "--require_client_cert",
+                                 &require_client_cert))) {
+      if (b < 0) {
+        fprintf(stderr, "rg_test_server: bad '%s' (true or false)\n", a);
+        return 2;
+      }
+    } else if (strcmp(a, "--help") == 0) {
       usage(stdout);
       return 0;
     } else {
-      fprintf(stderr, "rg_test_server: bad argument '%s'\n", argv[i]);
+      fprintf(stderr, "rg_test_server: %s '%s'\n",
+              missing ? "missing value for" : "bad argument", a);
       usage(stderr);
       return 2;
     }
   }
+  if (use_tls && (!tls.cert_chain_file || !tls.private_key_file)) {
+    fprintf(stderr, "rg_test_server: --use_tls needs --tls_cert_file and "
+                    "--tls_key_file\n");
+    return 2;
+  }
+  if (!use_tls && (tls.cert_chain_file || tls.private_key_file || tls.ca_file ||
+                   require_client_cert)) {
+    fprintf(stderr, "rg_test_server: TLS flags without --use_tls=true\n");
+    return 2;
+  }
+  if (require_client_cert && !tls.ca_file) {
+    fprintf(stderr, "rg_test_server: --require_client_cert needs "
+                    "--tls_client_ca_file\n");
+    return 2;
+  }
+  tls.require_client_cert = require_client_cert;
 
   if (!db_path)
     db_path = rg_db_default_path(db_buf, sizeof db_buf);
@@ -376,7 +436,10 @@ int main(int argc, char **argv) {
     goto out;
   }
   snprintf(addr, sizeof addr, "127.0.0.1:%ld", port);
-  rc = tern_server_add_insecure_port(server, addr, &bound);
+  if (use_tls)
+    rc = tern_server_add_secure_port(server, addr, &tls, &bound);
+  else
+    rc = tern_server_add_insecure_port(server, addr, &bound);
   if (rc) {
     fprintf(stderr, "rg_test_server: listen on %s: %s\n", addr,
             tern_strerror(rc));
@@ -394,6 +457,9 @@ int main(int argc, char **argv) {
   }
   have_stopper = 1;
 
+  if (use_tls)
+    fprintf(stderr, "rg_test_server: TLS%s\n",
+            require_client_cert ? ", client certificate required" : "");
   printf("LISTENING %d\n", bound);
   fflush(stdout);
 

@@ -2,6 +2,14 @@
 // server (docs/testing.md) -- in particular ours, rg_test_server.
 //
 // Usage: cpp_rg_client --target 127.0.0.1:PORT [--db FILE] [--case NAME]...
+//          [--use_tls=true [--ca_file=F] [--server_host_override=NAME]
+//           [--client_cert_file=F --client_key_file=F]]
+//          [--expect_peer_identity=CN]
+// TLS through grpc::SslCredentials, the override through ChannelArguments
+// SetSslTargetNameOverride; flags take --flag=value or --flag value.
+// Cases run only when named: handshake_refused (the handshake must fail,
+// UNAVAILABLE); peer_identity (x-query: peer; also run by default when
+// --expect_peer_identity is given, "" meaning no client certificate).
 // Prints one line per case, "PASS name" or "FAIL name: why", then
 // "N passed, N failed"; exits 0 only when every case passed.
 
@@ -55,6 +63,8 @@ struct Env {
   std::unique_ptr<grpc::GenericStub> generic;
   std::vector<rgpeer::DbFeature> db;
   std::vector<const rgpeer::DbFeature*> named;  // entries with a name
+  bool has_expect_peer = false;
+  std::string expect_peer;  // --expect_peer_identity
 };
 
 // A case returns "" when it passed, else why it failed.
@@ -662,9 +672,55 @@ CaseResult CaseConcurrent(Env& env) {
   return why;
 }
 
+// x-query: peer: the server reports the client certificate's CN in the
+// x-peer-identity trailer (none without one).
+CaseResult CasePeerIdentity(Env& env) {
+  ClientContext ctx;
+  SetDeadline(&ctx, kDefaultDeadlineMs);
+  ctx.AddMetadata("x-query", "peer");
+  const rgpeer::DbFeature& want = *env.named[0];
+  Feature got;
+  Status st = env.stub->GetFeature(
+      &ctx, MakePoint(want.latitude, want.longitude), &got);
+  if (!st.ok()) return "GetFeature: " + Describe(st);
+  if (got.name() != want.name) return "GetFeature: name \"" + got.name() + "\"";
+  std::string seen;
+  bool has = FindMetadata(ctx.GetServerTrailingMetadata(), "x-peer-identity",
+                          &seen);
+  if (env.expect_peer.empty() && has) {
+    return "server saw peer \"" + seen + "\", want none";
+  }
+  if (!env.expect_peer.empty() && (!has || seen != env.expect_peer)) {
+    return "server saw peer " + (has ? "\"" + seen + "\"" : "(none)") +
+           ", want \"" + env.expect_peer + "\"";
+  }
+  std::printf("  peer_identity: server saw %s\n",
+              has ? ("\"" + seen + "\"").c_str() : "no client certificate");
+  return "";
+}
+
+// The handshake must be refused (wrong CA, expired certificate, wrong host
+// name, no client certificate under mutual TLS): UNAVAILABLE, promptly.
+CaseResult CaseHandshakeRefused(Env& env) {
+  ClientContext ctx;
+  SetDeadline(&ctx, 5000);
+  Feature got;
+  auto start = Clock::now();
+  Status st = env.stub->GetFeature(&ctx, MakePoint(1, 2), &got);
+  long ms = ElapsedMs(start);
+  if (st.error_code() != StatusCode::UNAVAILABLE) {
+    return Describe(st) + ", want UNAVAILABLE (14)";
+  }
+  if (ms > 4000) return "took " + std::to_string(ms) + " ms to fail";
+  std::printf("  handshake_refused: UNAVAILABLE \"%s\"\n",
+              st.error_message().c_str());
+  return "";
+}
+
 struct Case {
   const char* name;
   std::function<CaseResult(Env&)> run;
+  bool only_by_name = false;  // not in the default selection
 };
 
 std::vector<Case> AllCases() {
@@ -700,13 +756,19 @@ std::vector<Case> AllCases() {
       {"x_fail_server_stream", CaseFailServerStream},
       {"x_fail_client_stream", CaseFailClientStream},
       {"x_fail_bidi", CaseFailBidi},
+      {"peer_identity", CasePeerIdentity, true},
       {"health_after_all", [](Env& env) { return CheckGetKnown(env, 3); }},
+      {"handshake_refused", CaseHandshakeRefused, true},
   };
 }
 
 void Usage(const char* argv0) {
   std::fprintf(stderr,
                "usage: %s --target HOST:PORT [--db FILE] [--case NAME]...\n"
+               "         [--use_tls=true|false [--ca_file=F]\n"
+               "          [--server_host_override=NAME]\n"
+               "          [--client_cert_file=F --client_key_file=F]]\n"
+               "         [--expect_peer_identity=CN]\n"
                "cases:",
                argv0);
   for (const Case& c : AllCases()) std::fprintf(stderr, " %s", c.name);
@@ -719,18 +781,63 @@ int main(int argc, char** argv) {
   std::string target;
   std::string db_path = RG_DEFAULT_DB;
   std::set<std::string> only;
+  bool use_tls = false;
+  std::string ca_file, host_override, cert_file, key_file;
+  Env env;
   for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--target" && i + 1 < argc) {
-      target = argv[++i];
-    } else if (arg == "--db" && i + 1 < argc) {
-      db_path = argv[++i];
-    } else if (arg == "--case" && i + 1 < argc) {
-      only.insert(argv[++i]);
+    std::string arg = argv[i], value;
+    bool missing = false;
+    int b = 0;
+    if (rgpeer::FlagValue(argc, argv, &i, "--target", &value, &missing)) {
+      target = value;
+    } else if (rgpeer::FlagValue(argc, argv, &i, "--db", &value, &missing)) {
+      db_path = value;
+    } else if (rgpeer::FlagValue(argc, argv, &i, "--case", &value,
+                                 &missing)) {
+      only.insert(value);
+    } else if (rgpeer::FlagValue(argc, argv, &i, "--ca_file", &value,
+                                 &missing)) {
+      ca_file = value;
+    } else if (rgpeer::FlagValue(argc, argv, &i, "--server_host_override",
+                                 &value, &missing)) {
+      host_override = value;
+    } else if (rgpeer::FlagValue(argc, argv, &i, "--client_cert_file", &value,
+                                 &missing)) {
+      cert_file = value;
+    } else if (rgpeer::FlagValue(argc, argv, &i, "--client_key_file", &value,
+                                 &missing)) {
+      key_file = value;
+    } else if (rgpeer::FlagValue(argc, argv, &i, "--expect_peer_identity",
+                                 &value, &missing)) {
+      env.has_expect_peer = true;
+      env.expect_peer = value;
+    } else if (!missing &&
+               (b = rgpeer::FlagBool(argc, argv, &i, "--use_tls", &use_tls))) {
+      if (b < 0) {
+        std::fprintf(stderr, "bad %s (true or false)\n", arg.c_str());
+        return 2;
+      }
     } else {
+      if (missing) std::fprintf(stderr, "missing value for %s\n", arg.c_str());
       Usage(argv[0]);
       return 2;
     }
+  }
+  if (!use_tls && (!ca_file.empty() || !host_override.empty() ||
+                   !cert_file.empty() || !key_file.empty())) {
+    std::fprintf(stderr, "cpp_rg_client: TLS flags without --use_tls=true\n");
+    return 2;
+  }
+  if (cert_file.empty() != key_file.empty()) {
+    std::fprintf(stderr,
+                 "cpp_rg_client: --client_cert_file and --client_key_file "
+                 "go together\n");
+    return 2;
+  }
+  if (only.count("peer_identity") && !env.has_expect_peer) {
+    std::fprintf(stderr, "cpp_rg_client: peer_identity needs "
+                         "--expect_peer_identity\n");
+    return 2;
   }
   if (target.empty()) {
     Usage(argv[0]);
@@ -747,7 +854,6 @@ int main(int argc, char** argv) {
     }
   }
 
-  Env env;
   std::string err;
   if (!rgpeer::LoadFeatureDb(db_path, &env.db, &err)) {
     std::fprintf(stderr, "cpp_rg_client: %s\n", err.c_str());
@@ -760,13 +866,37 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "cpp_rg_client: no named feature in %s\n", db_path.c_str());
     return 2;
   }
-  env.channel = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+  if (use_tls) {
+    grpc::SslCredentialsOptions ssl;
+    if ((!ca_file.empty() &&
+         !rgpeer::ReadWholeFile(ca_file, &ssl.pem_root_certs, &err)) ||
+        (!cert_file.empty() &&
+         (!rgpeer::ReadWholeFile(cert_file, &ssl.pem_cert_chain, &err) ||
+          !rgpeer::ReadWholeFile(key_file, &ssl.pem_private_key, &err)))) {
+      std::fprintf(stderr, "cpp_rg_client: %s\n", err.c_str());
+      return 2;
+    }
+    grpc::ChannelArguments args;
+    if (!host_override.empty()) args.SetSslTargetNameOverride(host_override);
+    env.channel = grpc::CreateCustomChannel(target, grpc::SslCredentials(ssl),
+                                            args);
+  } else {
+    env.channel =
+        grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+  }
+  std::printf("cpp_rg_client: against %s%s\n", target.c_str(),
+              !use_tls ? "" : cert_file.empty() ? " (TLS)" : " (mutual TLS)");
   env.stub = routeguide::RouteGuide::NewStub(env.channel);
   env.generic = std::make_unique<grpc::GenericStub>(env.channel);
 
   int passed = 0, failed = 0;
   for (const Case& c : cases) {
     if (!only.empty() && only.count(c.name) == 0) continue;
+    if (only.empty() && c.only_by_name &&
+        !(c.run && std::string(c.name) == "peer_identity" &&
+          env.has_expect_peer)) {
+      continue;
+    }
     CaseResult why = c.run(env);
     if (why.empty()) {
       std::printf("PASS %s\n", c.name);

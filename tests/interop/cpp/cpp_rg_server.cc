@@ -6,9 +6,15 @@
 //   x-echo-initial: V        echoed in the initial metadata
 //   x-echo-trailing-bin: B   echoed in the trailing metadata
 //   x-query: cancels         (GetFeature) trailer x-cancel-count: N
+//   x-query: peer            (GetFeature) trailer x-peer-identity: the
+//                            client certificate's CN (auth context
+//                            x509_common_name); none without one
 //   x-fail: CODE             status CODE, message "failed on purpose"
 //
-// Usage: cpp_rg_server [--port N] [--db FILE]
+// Usage: cpp_rg_server [--port N] [--db FILE] [--use_tls=true
+//          --tls_cert_file=F --tls_key_file=F
+//          [--tls_client_ca_file=F [--require_client_cert=true]]]
+// (grpc::SslServerCredentials; flags take --flag=value or --flag value).
 // Prints "LISTENING <port>" once it accepts connections; serves until
 // SIGTERM or SIGINT, then shuts down gracefully.
 
@@ -72,6 +78,16 @@ class RouteGuideTestService final : public routeguide::RouteGuide::Service {
     if (ClientMetadata(ctx, "x-query", &query) && query == "cancels") {
       ctx->AddTrailingMetadata("x-cancel-count",
                                std::to_string(cancel_count_.load()));
+    } else if (query == "peer") {
+      std::shared_ptr<const grpc::AuthContext> auth = ctx->auth_context();
+      if (auth) {
+        std::vector<grpc::string_ref> cn =
+            auth->FindPropertyValues("x509_common_name");
+        if (!cn.empty()) {
+          ctx->AddTrailingMetadata("x-peer-identity",
+                                   std::string(cn[0].data(), cn[0].size()));
+        }
+      }
     }
     FillFeature(*point, feature);
     return Status::OK;
@@ -218,7 +234,12 @@ class RouteGuideTestService final : public routeguide::RouteGuide::Service {
 };
 
 void Usage(const char* argv0) {
-  std::fprintf(stderr, "usage: %s [--port N] [--db FILE]\n", argv0);
+  std::fprintf(stderr,
+               "usage: %s [--port N] [--db FILE] [--use_tls=true|false\n"
+               "         --tls_cert_file=F --tls_key_file=F\n"
+               "         [--tls_client_ca_file=F "
+               "[--require_client_cert=true|false]]]\n",
+               argv0);
 }
 
 }  // namespace
@@ -226,19 +247,86 @@ void Usage(const char* argv0) {
 int main(int argc, char** argv) {
   long port = 0;
   std::string db_path = RG_DEFAULT_DB;
+  bool use_tls = false, require_client_cert = false;
+  std::string cert_file, key_file, client_ca_file;
   for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--port" && i + 1 < argc) {
-      if (!rgpeer::ParseLong(argv[++i], 0, 65535, &port)) {
-        std::fprintf(stderr, "bad --port %s\n", argv[i]);
+    std::string arg = argv[i], value;
+    bool missing = false;
+    int b = 0;
+    if (rgpeer::FlagValue(argc, argv, &i, "--port", &value, &missing)) {
+      if (!rgpeer::ParseLong(value, 0, 65535, &port)) {
+        std::fprintf(stderr, "bad --port %s\n", value.c_str());
         return 2;
       }
-    } else if (arg == "--db" && i + 1 < argc) {
-      db_path = argv[++i];
+    } else if (rgpeer::FlagValue(argc, argv, &i, "--db", &value, &missing)) {
+      db_path = value;
+    } else if (rgpeer::FlagValue(argc, argv, &i, "--tls_cert_file", &value,
+                                 &missing)) {
+      cert_file = value;
+    } else if (rgpeer::FlagValue(argc, argv, &i, "--tls_key_file", &value,
+                                 &missing)) {
+      key_file = value;
+    } else if (rgpeer::FlagValue(argc, argv, &i, "--tls_client_ca_file",
+                                 &value, &missing)) {
+      client_ca_file = value;
+    } else if (!missing &&
+               (b = rgpeer::FlagBool(argc, argv, &i, "--use_tls", &use_tls))) {
+      if (b < 0) {
+        std::fprintf(stderr, "bad %s (true or false)\n", arg.c_str());
+        return 2;
+      }
+    } else if (!missing && (b = rgpeer::FlagBool(argc, argv, &i,
+                                                 "--require_client_cert",
+                                                 &require_client_cert))) {
+      if (b < 0) {
+        std::fprintf(stderr, "bad %s (true or false)\n", arg.c_str());
+        return 2;
+      }
     } else {
+      if (missing) std::fprintf(stderr, "missing value for %s\n", arg.c_str());
       Usage(argv[0]);
       return 2;
     }
+  }
+  if (use_tls && (cert_file.empty() || key_file.empty())) {
+    std::fprintf(stderr,
+                 "cpp_rg_server: --use_tls needs --tls_cert_file and "
+                 "--tls_key_file\n");
+    return 2;
+  }
+  if (!use_tls && (!cert_file.empty() || !key_file.empty() ||
+                   !client_ca_file.empty() || require_client_cert)) {
+    std::fprintf(stderr, "cpp_rg_server: TLS flags without --use_tls=true\n");
+    return 2;
+  }
+  if (require_client_cert && client_ca_file.empty()) {
+    std::fprintf(stderr,
+                 "cpp_rg_server: --require_client_cert needs "
+                 "--tls_client_ca_file\n");
+    return 2;
+  }
+  std::shared_ptr<grpc::ServerCredentials> creds =
+      grpc::InsecureServerCredentials();
+  if (use_tls) {
+    std::string err;
+    grpc::SslServerCredentialsOptions ssl(
+        require_client_cert
+            ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+        : client_ca_file.empty()
+            ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+            : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+    grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+    if (!rgpeer::ReadWholeFile(key_file, &pair.private_key, &err) ||
+        !rgpeer::ReadWholeFile(cert_file, &pair.cert_chain, &err) ||
+        (!client_ca_file.empty() &&
+         !rgpeer::ReadWholeFile(client_ca_file, &ssl.pem_root_certs, &err))) {
+      std::fprintf(stderr, "cpp_rg_server: %s\n", err.c_str());
+      return 2;
+    }
+    ssl.pem_key_cert_pairs.push_back(pair);
+    creds = grpc::SslServerCredentials(ssl);
+    std::fprintf(stderr, "cpp_rg_server: TLS%s\n",
+                 require_client_cert ? ", client certificate required" : "");
   }
 
   std::vector<rgpeer::DbFeature> db;
@@ -261,7 +349,7 @@ int main(int argc, char** argv) {
   int selected_port = 0;
   grpc::ServerBuilder builder;
   builder.AddListeningPort("127.0.0.1:" + std::to_string(port),
-                           grpc::InsecureServerCredentials(), &selected_port);
+                           creds, &selected_port);
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || selected_port == 0) {

@@ -144,6 +144,57 @@ inline bool ParseLong(const std::string& s, long lo, long hi, long* out) {
   return true;
 }
 
+// Command-line flags in both forms, `--name=value` and `--name value`.
+// argv[*i] is this flag: true with *value set (advancing *i for the second
+// form); *missing set when it has no value. False for another flag.
+inline bool FlagValue(int argc, char** argv, int* i, const std::string& name,
+                      std::string* value, bool* missing) {
+  std::string arg = argv[*i];
+  if (arg.compare(0, name.size(), name) != 0) return false;
+  if (arg.size() > name.size() && arg[name.size()] == '=') {
+    *value = arg.substr(name.size() + 1);
+    return true;
+  }
+  if (arg.size() != name.size()) return false;
+  if (*i + 1 >= argc) {
+    *missing = true;
+    return false;
+  }
+  *value = argv[++*i];
+  return true;
+}
+
+// A boolean flag: `--name`, `--name=true|false`, `--name true|false`.
+// 1 when argv[*i] is this flag (*out set), 0 for another, -1 for a value
+// other than true/false.
+inline int FlagBool(int argc, char** argv, int* i, const std::string& name,
+                    bool* out) {
+  std::string arg = argv[*i];
+  std::string v;
+  if (arg == name) {
+    if (*i + 1 < argc && (std::string(argv[*i + 1]) == "true" ||
+                          std::string(argv[*i + 1]) == "false")) {
+      v = argv[++*i];
+    } else {
+      *out = true;
+      return 1;
+    }
+  } else if (arg.compare(0, name.size() + 1, name + "=") == 0) {
+    v = arg.substr(name.size() + 1);
+  } else {
+    return 0;
+  }
+  if (v == "true" || v == "1") {
+    *out = true;
+    return 1;
+  }
+  if (v == "false" || v == "0") {
+    *out = false;
+    return 1;
+  }
+  return -1;
+}
+
 }  // namespace rgpeer
 
 #endif  // TERN_TESTS_INTEROP_CPP_RG_COMMON_H

@@ -5,6 +5,15 @@ One `PASS name` / `FAIL name: why` line per case, then `N passed, N
 failed`; exit status 0 only when all passed.
 
   /usr/bin/python3 rg_client.py --target 127.0.0.1:PORT [--case NAME]...
+      [--use_tls=true [--ca_file=F] [--server_host_override=NAME]
+       [--client_cert_file=F --client_key_file=F]]
+      [--expect_peer_identity=CN]
+
+TLS through grpc.ssl_channel_credentials, the override through the channel
+option grpc.ssl_target_name_override. Flags take --flag=value or --flag
+value. Cases only run when named: handshake_refused; peer_identity also
+runs by default when --expect_peer_identity is given ("" = no client
+certificate seen).
 """
 
 import argparse
@@ -29,14 +38,25 @@ ECHO_INITIAL = "hello-from-grpcio"
 
 
 class Cases:
-    def __init__(self, target, db, pb2, pb2_grpc, threads):
+    def __init__(self, target, db, pb2, pb2_grpc, threads, creds=None,
+                 options=(), expect_peer=None):
         self.target = target
         self.db = db
         self.pb2 = pb2
         self.pb2_grpc = pb2_grpc
         self.threads = threads
-        self.channel = grpc.insecure_channel(target)
+        self.creds = creds
+        self.options = list(options)
+        self.expect_peer = expect_peer
+        self.channel = self.new_channel()
         self.stub = pb2_grpc.RouteGuideStub(self.channel)
+
+    def new_channel(self):
+        """A channel to the target, over TLS when --use_tls was given."""
+        if self.creds is None:
+            return grpc.insecure_channel(self.target, options=self.options)
+        return grpc.secure_channel(self.target, self.creds,
+                                   options=self.options)
 
     def close(self):
         self.channel.close()
@@ -331,7 +351,7 @@ class Cases:
             try:
                 stub = self.stub
                 if i % 2:
-                    own = grpc.insecure_channel(self.target)
+                    own = self.new_channel()
                     stub = self.pb2_grpc.RouteGuideStub(own)
                 barrier.wait()
                 f = stub.GetFeature(self.point(*KNOWN), timeout=TIMEOUT)
@@ -372,6 +392,33 @@ class Cases:
     def health_final(self):
         self.get_feature_known()
 
+    def peer_identity(self):
+        """x-query: peer: the server reports the client certificate's CN
+        in the x-peer-identity trailer (none without one)."""
+        f, call = self.stub.GetFeature.with_call(
+            self.point(*KNOWN), timeout=TIMEOUT,
+            metadata=(("x-query", "peer"),))
+        check(f.name == rg_common.find(self.db, *KNOWN)[2],
+              "name %r" % f.name)
+        seen = dict(call.trailing_metadata() or ()).get("x-peer-identity")
+        want = self.expect_peer or None
+        check(seen == want, "server saw peer %r, want %r" % (seen, want))
+        rg_common.say("  peer_identity: server saw %s" %
+                      (repr(seen) if seen else "no client certificate"))
+
+    def handshake_refused(self):
+        """The handshake must fail (wrong CA, expired certificate, wrong
+        host name, no client certificate under mutual TLS): UNAVAILABLE,
+        promptly, without reaching a handler."""
+        t0 = time.monotonic()
+        e = self.expect_code(
+            lambda: self.stub.GetFeature(self.point(*KNOWN), timeout=5.0),
+            grpc.StatusCode.UNAVAILABLE, "GetFeature")
+        took = time.monotonic() - t0
+        check(took < 4.0, "took %.2f s to fail" % took)
+        rg_common.say("  handshake_refused: %s %r" % (e.code().name,
+                                                      e.details()))
+
 
 CASES = [
     "get_feature_known", "get_feature_unknown", "get_feature_future",
@@ -383,6 +430,21 @@ CASES = [
     "fail_status_stream", "unknown_method", "unknown_service",
     "garbage_request", "concurrent_threads", "health_final",
 ]
+# Run only when named (peer_identity also by --expect_peer_identity).
+EXTRA_CASES = ["peer_identity", "handshake_refused"]
+
+
+def parse_bool(text):
+    if text in ("true", "1"):
+        return True
+    if text in ("false", "0"):
+        return False
+    raise argparse.ArgumentTypeError("%r: true or false" % text)
+
+
+def read_file(path):
+    with open(path, "rb") as f:
+        return f.read()
 
 
 def main():
@@ -395,23 +457,62 @@ def main():
     ap.add_argument("--proto-dir", default=None)
     ap.add_argument("--threads", type=int, default=16)
     ap.add_argument("--list", action="store_true", help="print case names")
+    ap.add_argument("--use_tls", type=parse_bool, nargs="?", const=True,
+                    default=False, help="TLS (default false)")
+    ap.add_argument("--ca_file", help="CAs the server must chain to "
+                    "(default: grpc's roots)")
+    ap.add_argument("--server_host_override",
+                    help="name the server certificate must carry")
+    ap.add_argument("--client_cert_file", help="mutual TLS: our chain")
+    ap.add_argument("--client_key_file", help="mutual TLS: our key")
+    ap.add_argument("--expect_peer_identity", default=None,
+                    help="peer_identity: CN the server must see")
     args = ap.parse_args()
     if args.list:
-        print("\n".join(CASES))
+        print("\n".join(CASES + EXTRA_CASES))
         return 0
     for name in args.case:
-        if name not in CASES:
+        if name not in CASES + EXTRA_CASES:
             print("unknown case %r; --list shows them" % name)
             return 2
+    if not args.use_tls and (args.ca_file or args.server_host_override or
+                             args.client_cert_file or args.client_key_file):
+        ap.error("TLS flags without --use_tls=true")
+    if bool(args.client_cert_file) != bool(args.client_key_file):
+        ap.error("--client_cert_file and --client_key_file go together")
+    creds = None
+    options = []
+    if args.use_tls:
+        creds = grpc.ssl_channel_credentials(
+            root_certificates=(read_file(args.ca_file)
+                               if args.ca_file else None),
+            private_key=(read_file(args.client_key_file)
+                         if args.client_key_file else None),
+            certificate_chain=(read_file(args.client_cert_file)
+                               if args.client_cert_file else None))
+        if args.server_host_override:
+            options.append(("grpc.ssl_target_name_override",
+                            args.server_host_override))
+    names = list(args.case)
+    if not names:
+        names = list(CASES)
+        if args.expect_peer_identity is not None:
+            names.insert(-1, "peer_identity")
+    elif "peer_identity" in names and args.expect_peer_identity is None:
+        print("peer_identity needs --expect_peer_identity")
+        return 2
 
     pb2, pb2_grpc = rg_common.load_stubs(args.gen_dir, args.proto_dir)
     db = rg_common.load_db(args.db)
-    cases = Cases(args.target, db, pb2, pb2_grpc, args.threads)
+    cases = Cases(args.target, db, pb2, pb2_grpc, args.threads, creds,
+                  options, args.expect_peer_identity)
     runner = rg_common.Runner()
-    rg_common.say("rg_client.py: grpcio %s against %s" %
-                  (grpc.__version__, args.target))
+    rg_common.say("rg_client.py: grpcio %s against %s%s" %
+                  (grpc.__version__, args.target,
+                   "" if not args.use_tls else
+                   " (mutual TLS)" if args.client_cert_file else " (TLS)"))
     try:
-        for name in args.case or CASES:
+        for name in names:
             runner.run(name, getattr(cases, name))
     finally:
         cases.close()

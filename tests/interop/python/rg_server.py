@@ -5,6 +5,12 @@ x-query / x-fail hooks. Prints `LISTENING <port>` once it serves; exits 0
 after a graceful stop on SIGTERM or SIGINT.
 
   /usr/bin/python3 rg_server.py [--port N] [--db FILE] [--gen-dir DIR]
+      [--use_tls=true --tls_cert_file=F --tls_key_file=F
+       [--tls_client_ca_file=F [--require_client_cert=true]]]
+
+TLS through grpc.ssl_server_credentials; `x-query: peer` (GetFeature) puts
+the client certificate's CN (auth context x509_common_name) in the trailer
+x-peer-identity. Flags take --flag=value or --flag value.
 """
 
 import argparse
@@ -120,6 +126,11 @@ class RouteGuideTestServicer:
         extra = ()
         if hooks.get("x-query") == "cancels":
             extra = (("x-cancel-count", str(self.cancel_count())),)
+        elif hooks.get("x-query") == "peer":
+            names = (context.auth_context() or {}).get("x509_common_name")
+            if names:
+                extra = (("x-peer-identity",
+                          names[0].decode("utf-8", "replace")),)
         hooks.begin(extra)
         if not hooks.delay(self):
             return self.pb2.Feature()
@@ -186,15 +197,44 @@ class RouteGuideTestServicer:
             seen.append((loc, note))
 
 
+def parse_bool(text):
+    if text in ("true", "1"):
+        return True
+    if text in ("false", "0"):
+        return False
+    raise argparse.ArgumentTypeError("%r: true or false" % text)
+
+
+def read_file(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--use_tls", type=parse_bool, nargs="?", const=True,
+                    default=False, help="serve TLS (default false)")
+    ap.add_argument("--tls_cert_file", help="certificate chain (PEM)")
+    ap.add_argument("--tls_key_file", help="private key (PEM)")
+    ap.add_argument("--tls_client_ca_file",
+                    help="CAs client certificates must chain to")
+    ap.add_argument("--require_client_cert", type=parse_bool, nargs="?",
+                    const=True, default=False, help="mutual TLS")
     ap.add_argument("--db", default=None)
     ap.add_argument("--gen-dir", default=None,
                     help="where route_guide_pb2*.py are (generated if not)")
     ap.add_argument("--proto-dir", default=None)
     ap.add_argument("--workers", type=int, default=32)
     args = ap.parse_args()
+    if args.use_tls and not (args.tls_cert_file and args.tls_key_file):
+        ap.error("--use_tls needs --tls_cert_file and --tls_key_file")
+    if not args.use_tls and (args.tls_cert_file or args.tls_key_file or
+                             args.tls_client_ca_file or
+                             args.require_client_cert):
+        ap.error("TLS flags without --use_tls=true")
+    if args.require_client_cert and not args.tls_client_ca_file:
+        ap.error("--require_client_cert needs --tls_client_ca_file")
 
     pb2, pb2_grpc = rg_common.load_stubs(args.gen_dir, args.proto_dir)
     db = rg_common.load_db(args.db)
@@ -211,7 +251,19 @@ def main():
         concurrent.futures.ThreadPoolExecutor(max_workers=args.workers))
     pb2_grpc.add_RouteGuideServicer_to_server(
         RouteGuideTestServicer(pb2, db), server)
-    port = server.add_insecure_port("127.0.0.1:%d" % args.port)
+    addr = "127.0.0.1:%d" % args.port
+    if args.use_tls:
+        creds = grpc.ssl_server_credentials(
+            [(read_file(args.tls_key_file), read_file(args.tls_cert_file))],
+            root_certificates=(read_file(args.tls_client_ca_file)
+                               if args.tls_client_ca_file else None),
+            require_client_auth=args.require_client_cert)
+        port = server.add_secure_port(addr, creds)
+        sys.stderr.write("rg_server.py: TLS%s\n" %
+                         (", client certificate required"
+                          if args.require_client_cert else ""))
+    else:
+        port = server.add_insecure_port(addr)
     if port == 0:
         sys.stderr.write("rg_server.py: cannot bind 127.0.0.1:%d\n" %
                          args.port)
