@@ -1,5 +1,6 @@
 /* Client calls: the streaming call API, unary calls (blocking, callback,
  * future) built on it, and the client's side of the call hooks. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -65,6 +66,13 @@ void tern__client_call_complete(client_call *cc, tern_status_code code,
   tern__timer_stop(c->loop, &c->deadline_timer);
   tern__channel_unqueue(cc->channel, cc);
   unlink_active(cc);
+  /* A failure that lands after our deadline is reported as the deadline
+   * (the server's timer may fire a little before ours). */
+  if (code != TERN_STATUS_OK && c->deadline_ns > 0 &&
+      tern__now_ns() >= c->deadline_ns) {
+    code = TERN_STATUS_DEADLINE_EXCEEDED;
+    msg = "deadline exceeded";
+  }
   pthread_mutex_lock(&c->mu);
   if (!c->done) {
     c->done = 1;
@@ -116,6 +124,25 @@ static void cc_deadline(tern__timer *t) {
   tern__call_reset(&cc->c, NGHTTP2_CANCEL);
   tern__client_call_complete(cc, TERN_STATUS_DEADLINE_EXCEEDED,
                              "deadline exceeded");
+}
+
+static void cc_on_message(struct tern_call *c) {
+  tern_method_kind k = c->method->kind;
+  if ((k == TERN_METHOD_UNARY || k == TERN_METHOD_CLIENT_STREAMING) &&
+      c->in_count > 1)
+    tern__call_fail(c, TERN_STATUS_INTERNAL,
+                    "more than one response message for a unary response");
+}
+
+static void cc_on_headers(struct tern_call *c) {
+  /* A response that is not gRPC (a proxy's error page...): its body is
+   * not parsed as messages; the HTTP status is mapped. */
+  if (c->http_status != 200 && c->grpc_status < 0 && !c->done) {
+    char why[80];
+    snprintf(why, sizeof(why), "received HTTP status %d, not a gRPC response",
+             c->http_status);
+    tern__call_fail(c, tern__status_from_http(c->http_status), why);
+  }
 }
 
 static void cc_on_half_close(struct tern_call *c) {
@@ -201,8 +228,8 @@ static void cc_on_kick(struct tern_call *c) {
 }
 
 static const tern__call_hooks client_call_hooks = {
-    NULL,       NULL,       cc_on_half_close, cc_on_stream_closed,
-    cc_destroy, cc_on_kick, NULL};
+    cc_on_headers, cc_on_message, cc_on_half_close, cc_on_stream_closed,
+    cc_destroy,    cc_on_kick,    NULL};
 
 /* ---- streaming API --------------------------------------------------------- */
 

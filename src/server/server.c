@@ -163,6 +163,13 @@ static const entry *find_method(const tern_server *s, const char *path) {
 
 static void finish_handler(tern_server_call *sc, tern_status_code code) {
   struct tern_call *c = &sc->c;
+  /* Past the deadline the call has failed whatever the handler says (it
+   * may have stopped because tern_server_call_is_cancelled told it to,
+   * before the loop's deadline timer ran). */
+  if (c->deadline_ns > 0 && tern__now_ns() >= c->deadline_ns) {
+    code = TERN_STATUS_DEADLINE_EXCEEDED;
+    tern_server_call_set_message(sc, "deadline exceeded");
+  }
   tern__call_lock(c);
   sc->handler_done = 1;
   if (!c->out_closed) {
@@ -385,9 +392,10 @@ static void sc_on_headers(struct tern_call *c) {
     }
   }
   if (c->timeout_ns >= 0) {
-    c->deadline_ns = tern__now_ns() + c->timeout_ns;
-    if (c->deadline_ns < 0)
-      c->deadline_ns = INT64_MAX;
+    int64_t now = tern__now_ns();
+    /* grpc-timeout may say 99999999H: clamp instead of overflowing. */
+    c->deadline_ns = c->timeout_ns > INT64_MAX - now ? INT64_MAX
+                                                     : now + c->timeout_ns;
     c->deadline_timer.cb = deadline_cb;
     tern__timer_start(c->loop, &c->deadline_timer, c->deadline_ns);
   }

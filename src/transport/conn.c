@@ -158,9 +158,31 @@ static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t error,
   return 0;
 }
 
+/* Token bucket over the RST_STREAMs we send for the peer's stream errors
+ * (MadeYouReset, CVE-2025-8671: nghttp2 counts only resets it receives).
+ * Past it: GOAWAY ENHANCE_YOUR_CALM. */
+static void count_own_reset(tern__conn *conn) {
+  int64_t now = tern__now_ns();
+  if (conn->reset_rate == 0)
+    return;
+  conn->reset_tokens +=
+      (double)(now - conn->reset_last_ns) * conn->reset_rate / 1e9;
+  if (conn->reset_tokens > conn->reset_burst)
+    conn->reset_tokens = conn->reset_burst;
+  conn->reset_last_ns = now;
+  conn->reset_tokens -= 1;
+  if (conn->reset_tokens < 0)
+    nghttp2_session_terminate_session(conn->session,
+                                      NGHTTP2_ENHANCE_YOUR_CALM);
+}
+
 static int on_frame_send(nghttp2_session *s, const nghttp2_frame *frame,
                          void *user_data) {
   tern__conn *conn = user_data;
+  if (frame->hd.type == NGHTTP2_RST_STREAM &&
+      frame->rst_stream.error_code != NGHTTP2_NO_ERROR &&
+      frame->rst_stream.error_code != NGHTTP2_CANCEL)
+    count_own_reset(conn);
   /* A server that has sent its trailers while the client is still sending
    * resets the stream with NO_ERROR, so the client stops (RFC 9113 8.1). */
   if (!conn->is_client && frame->hd.type == NGHTTP2_HEADERS &&
@@ -306,6 +328,17 @@ static int write_out(tern__conn *conn) {
   return 0;
 }
 
+/* A peer that does not read while making us answer (RST_STREAMs for
+ * malformed requests, PING and SETTINGS acks: CVE-2019-9512/9514) would
+ * grow nghttp2's outbound queue without bound: while our writes are
+ * blocked and that queue is long, stop reading from it. */
+#define OUTBOUND_QUEUE_STUCK 256
+static int output_stuck(tern__conn *conn) {
+  return conn->out_off < conn->out.len &&
+         nghttp2_session_get_outbound_queue_size(conn->session) >
+             OUTBOUND_QUEUE_STUCK;
+}
+
 /* Drives the TLS handshake. 1 when done, 0 while in progress, -1 after
  * closing the connection. */
 static int handshake(tern__conn *conn) {
@@ -387,7 +420,8 @@ static void conn_flush(tern__task *t) {
   if (conn->closed)
     return;
   if (conn->out_off < conn->out.len) {
-    interest = TERN__IO_READ | TERN__IO_WRITE;
+    interest = output_stuck(conn) ? TERN__IO_WRITE
+                                  : TERN__IO_READ | TERN__IO_WRITE;
   } else if (!nghttp2_session_want_read(conn->session) &&
              !nghttp2_session_want_write(conn->session)) {
     tern__conn_close(conn); /* GOAWAY exchanged and nothing left */
@@ -419,6 +453,8 @@ static void conn_io(tern__io *io, unsigned events) {
       return;
     events |= TERN__IO_READ; /* data may have come with the last flight */
   }
+  if ((events & TERN__IO_READ) && output_stuck(conn))
+    events &= ~TERN__IO_READ; /* read again once the peer reads ours */
   if (events & TERN__IO_READ) {
     for (i = 0; i < READS_PER_TURN && !conn->closed; i++) {
       ssize_t n = conn_recv(conn, buf, sizeof(buf));
@@ -439,8 +475,13 @@ static void conn_io(tern__io *io, unsigned events) {
       if (conn->closed)
         return;
       if (used < 0) {
-        /* nghttp2 queued a GOAWAY when it could: send it, then close. */
+        /* nghttp2 queued a GOAWAY for protocol errors; for its flood
+         * limits it did not: say ENHANCE_YOUR_CALM. Send, then close. */
         TERN__DEBUG("nghttp2: %s", nghttp2_strerror((int)used));
+        if (used == NGHTTP2_ERR_FLOODED ||
+            used == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS)
+          nghttp2_session_terminate_session(conn->session,
+                                            NGHTTP2_ENHANCE_YOUR_CALM);
         conn_flush(&conn->flush_task);
         tern__conn_close(conn);
         return;
@@ -545,6 +586,10 @@ int tern__conn_new(tern__conn **conn_out, tern__loop *loop, int fd,
   tern__timer_init(&conn->idle_timer, idle_timeout, conn);
   tern__timer_init(&conn->age_timer, age_reached, conn);
   conn->max_header_list = cfg->max_header_list;
+  conn->reset_burst = cfg->reset_burst;
+  conn->reset_rate = cfg->reset_rate;
+  conn->reset_tokens = cfg->reset_burst;
+  conn->reset_last_ns = tern__now_ns();
   conn->idle_ms = cfg->idle_ms;
   conn->age_grace_ms = cfg->age_grace_ms;
 

@@ -76,6 +76,9 @@ struct tern__conn {
   uint32_t max_header_list;
   int64_t idle_ms, age_grace_ms;
   int got_settings;  /* the peer's first SETTINGS arrived */
+  uint32_t reset_burst, reset_rate; /* our own stream resets: bucket */
+  double reset_tokens;
+  int64_t reset_last_ns;
   tern__timer handshake_timer, idle_timer, age_timer;
   struct tern__conn *owner_prev, *owner_next; /* owner's list */
 };
