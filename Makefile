@@ -14,7 +14,7 @@ DEB_PACKAGES := cmake make gcc g++ pkg-config \
   libgrpc++-dev protobuf-compiler-grpc grpc-proto nghttp2-client \
   python3-h2 openssl clang libclang-rt-14-dev valgrind
 
-.PHONY: all deps build asan demo test test-fast clean
+.PHONY: all deps build asan demo test test-fast bench clean
 
 all: build
 
@@ -55,6 +55,11 @@ test: build asan
 # Normal tree only.
 test-fast: build
 	cd $(BUILD) && ctest $(CTEST_ARGS)
+
+# The side-by-side benchmark (../shared/bench) with tern's rows, the client
+# comparison, idle connections and 2-core scaling: bench/results/.
+bench: build
+	bash bench/run_bench.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
