@@ -4,8 +4,9 @@
 # the repository root or anywhere; paths are resolved from this file).
 #
 #   a. ../shared/bench/run.sh with bench_server as "tern" (inline handlers)
-#      next to cpp_sync, cpp_async, nghttpd; then again with --blocking as
-#      "tern_blocking" next to cpp_async (run.sh takes one project a run).
+#      next to every server of the shared bench (ALL_SERVERS to narrow);
+#      then again with --blocking as "tern_blocking" next to cpp_sync and
+#      cpp_async (run.sh takes one project a run).
 #   b. client side: bench_client, the grpc C++ async client and h2load, each
 #      pinned to CPU 1, against the grpc C++ async server pinned to CPU 0.
 #   c. 10,000 idle HTTP/2 connections: server memory per connection, for
@@ -75,10 +76,11 @@ if want a; then
   say "a. shared server benchmark (tern, then tern_blocking)"
   for variant in tern tern_blocking; do
     extra=""
-    servers="cpp_sync,cpp_async,nghttpd,tern"
+    # Every row of the shared bench, plus ours.
+    servers="${ALL_SERVERS:-cpp_sync,cpp_async,cpp_callback,py_sync,py_aio,node_grpcjs,nghttpd,h2o},tern"
     if [ "$variant" = tern_blocking ]; then
       extra=" --blocking"
-      servers="cpp_async,tern_blocking"
+      servers="cpp_sync,cpp_async,tern_blocking"
     fi
     out="$RESULTS/server_$variant"
     mkdir -p "$out"
