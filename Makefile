@@ -14,7 +14,9 @@ DEB_PACKAGES := cmake make gcc g++ pkg-config \
   libgrpc++-dev protobuf-compiler-grpc grpc-proto nghttp2-client \
   python3-h2 openssl clang libclang-rt-14-dev valgrind
 
-.PHONY: all deps build asan demo test test-fast bench clean
+FUZZ_SECONDS ?= 60
+
+.PHONY: all deps build asan demo test test-fast bench fuzz clean
 
 all: build
 
@@ -61,5 +63,10 @@ test-fast: build
 bench: build
 	bash bench/run_bench.sh
 
+# Every libFuzzer target for FUZZ_SECONDS each (make test runs a short,
+# fixed number of runs).
+fuzz: deps
+	bash fuzz/run.sh long $(FUZZ_SECONDS)
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz

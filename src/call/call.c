@@ -619,7 +619,10 @@ void tern__call_on_headers_done(struct tern_call *call, int end_stream) {
     tern__call_unlock(call);
     if (call->hooks->on_headers)
       call->hooks->on_headers(call);
-  } else {
+  } else if (!call->headers_frame_seen) {
+    /* Only the request headers dispatch: a second block (request
+     * trailers, legal in HTTP/2) must not start the call twice. */
+    call->headers_frame_seen = 1;
     if (call->hooks->on_headers)
       call->hooks->on_headers(call);
   }

@@ -176,9 +176,17 @@ static void cc_on_stream_closed(struct tern_call *c, uint32_t error) {
     take_status_from_response(cc, &code, &msg);
     pthread_mutex_unlock(&c->mu);
   } else {
+    /* A reset by either side: the server's RST_STREAM, or nghttp2's own
+     * for what it found invalid in the response. */
+    char why[96];
     code = tern__status_from_h2_error(error);
-    msg = error == NGHTTP2_REFUSED_STREAM ? "stream refused by the server"
-                                          : "stream reset by the server";
+    snprintf(why, sizeof(why), "stream reset: %s",
+             nghttp2_http2_strerror(error));
+    tern__client_call_complete(cc, code,
+                               error == NGHTTP2_REFUSED_STREAM
+                                   ? "stream refused by the server"
+                                   : why);
+    return;
   }
   tern__client_call_complete(cc, code, msg);
 }

@@ -1172,7 +1172,7 @@ int tern_server_call_message_compressed(const tern_server_call *sc) {
 
 int tern_server_call_write_flags(tern_server_call *sc, const void *msg,
                                  unsigned flags) {
-  const tern_method *m = sc->c.method;
+  const tern_method *m = sc ? sc->c.method : NULL;
   tern__msg *out;
   int rv, inline_h;
   if (!sc || !msg || !m)
