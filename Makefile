@@ -3,6 +3,8 @@
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
+SOAK_SECONDS ?= 600
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_ARGS ?= --output-on-failure
 
@@ -15,8 +17,9 @@ DEB_PACKAGES := cmake make gcc g++ pkg-config \
   python3-h2 openssl clang libclang-rt-14-dev valgrind
 
 FUZZ_SECONDS ?= 60
+TSAN_ENV := TSAN_OPTIONS="halt_on_error=0 second_deadlock_stack=1 suppressions=$(abspath tests/sanitize/tsan.supp)"
 
-.PHONY: all deps build asan demo test test-fast bench fuzz clean
+.PHONY: all deps build asan tsan-build tsan demo test test-fast bench fuzz soak clean
 
 all: build
 
@@ -42,17 +45,36 @@ asan: build
 	  -DTERN_CPP_PEERS_DIR=$(abspath $(BUILD))/tests/interop/cpp
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 
+# A third tree under ThreadSanitizer (grpc C++ peers reused from build/).
+tsan-build: build
+	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTERN_SANITIZE_THREAD=ON \
+	  -DTERN_CPP_PEERS_DIR=$(abspath $(BUILD))/tests/interop/cpp
+	cmake --build $(TSAN_BUILD) -j $(JOBS)
+
+tsan: tsan-build
+	cd $(TSAN_BUILD) && $(TSAN_ENV) ctest $(CTEST_ARGS)
+
+# The mixed-load soak, SOAK_SECONDS long (make test runs 30 s of it).
+soak: build
+	/usr/bin/python3 tests/soak/run_soak.py --soak $(BUILD)/tests/soak/soak \
+	  --server $(BUILD)/tests/interop/rg_test_server \
+	  --db examples/route_guide/route_guide_db.json \
+	  --duration $(SOAK_SECONDS) --json-out $(BUILD)/soak.json
+
 # Runs the RouteGuide server and client and shows them talking.
 demo: build
 	@bash examples/route_guide/demo.sh $(BUILD)
 
-# Every test, in the normal tree and again under ASan+UBSan.
-test: build asan
+# Every test, in the normal tree and again under ASan+UBSan and under
+# ThreadSanitizer.
+test: build asan tsan-build
 	@echo "=== tests: $(BUILD) ==="
 	cd $(BUILD) && ctest $(CTEST_ARGS)
 	@echo "=== tests under AddressSanitizer + UndefinedBehaviorSanitizer: $(ASAN_BUILD) ==="
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest $(CTEST_ARGS)
+	@echo "=== tests under ThreadSanitizer: $(TSAN_BUILD) ==="
+	cd $(TSAN_BUILD) && $(TSAN_ENV) ctest $(CTEST_ARGS)
 
 # Normal tree only.
 test-fast: build
@@ -69,4 +91,4 @@ fuzz: deps
 	bash fuzz/run.sh long $(FUZZ_SECONDS)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) build-fuzz

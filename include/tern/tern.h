@@ -215,7 +215,9 @@ typedef struct tern_server_options {
   int io_threads;       /* 0 = 1 */
   /* Largest message accepted, in bytes; 0 = 4 MiB; -1 = no limit. */
   int64_t max_receive_message_size;
-  int64_t max_send_message_size; /* 0 = no limit */
+  /* Largest message a handler may send; 0 = no limit. Over it: a write
+   * fails TERN_ETOOBIG, a unary response ends RESOURCE_EXHAUSTED. */
+  int64_t max_send_message_size;
   uint32_t max_concurrent_streams; /* per connection; 0 = 100 */
   /* How responses are compressed unless a handler says otherwise; only
    * used when the client accepts it (grpc-accept-encoding). */

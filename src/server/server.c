@@ -37,6 +37,8 @@ typedef struct listener {
   tern__io io;
   struct tern_server *server;
   tern__tls_ctx *tls; /* NULL: cleartext */
+  tern__timer resume; /* accept paused: out of descriptors */
+  int64_t last_warn_ns;
 } listener;
 
 typedef struct srv_loop {
@@ -184,6 +186,12 @@ static void finish_handler(tern_server_call *sc, tern_status_code code) {
   tern__call_wake(c);
 }
 
+/* The server's max_send_message_size, on the message as it goes out. */
+static int too_big_to_send(const tern_server_call *sc, const tern__msg *m) {
+  int64_t max = sc->server->opts.max_send_message_size;
+  return max > 0 && (int64_t)(m->len - 5) > max;
+}
+
 /* Decodes the request (unary, server-streaming) and sets up the response
  * (unary, client-streaming). 0, or -1 after finishing the call. */
 static int handler_setup(tern_server_call *sc) {
@@ -245,9 +253,17 @@ static int handler_invoke(tern_server_call *sc) {
     tern__msg *out;
     int rv = tern__call_encode(m, m->response_type, sc->response,
                                tern__call_effective_alg(c), &out);
+    if (rv == TERN_OK && too_big_to_send(sc, out)) {
+      free(out);
+      rv = TERN_ETOOBIG;
+    }
     if (rv == TERN_OK)
       rv = tern__call_queue_out(c, out, TERN__QUEUE_FORCE);
-    if (rv == TERN_ENOMEM || rv == TERN_EINVAL) {
+    if (rv == TERN_ETOOBIG) {
+      tern_server_call_set_message(sc, "response larger than "
+                                       "max_send_message_size");
+      code = TERN_STATUS_RESOURCE_EXHAUSTED;
+    } else if (rv == TERN_ENOMEM || rv == TERN_EINVAL) {
       tern_server_call_set_message(sc, "failed to encode the response");
       code = TERN_STATUS_INTERNAL;
     }
@@ -561,6 +577,17 @@ static void handoff_run(void *arg) {
   free(h);
 }
 
+static void resume_accept(tern__timer *t) {
+  listener *l = t->data;
+  tern_server *s = l->server;
+  int running;
+  pthread_mutex_lock(&s->mu);
+  running = s->state == S_RUNNING;
+  pthread_mutex_unlock(&s->mu);
+  if (l->io.fd >= 0 && running)
+    tern__io_set(s->loops[0].loop, &l->io, TERN__IO_READ);
+}
+
 static void on_accept(tern__io *io, unsigned events) {
   listener *l = io->data;
   tern_server *s = l->server;
@@ -571,10 +598,21 @@ static void on_accept(tern__io *io, unsigned events) {
     int one = 1;
     srv_loop *sl;
     if (fd < 0) {
+      int64_t now;
       if (errno == EINTR || errno == ECONNABORTED)
         continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK)
-        TERN__WARN("accept: %s", strerror(errno));
+      if (errno == EAGAIN || errno == EWOULDBLOCK)
+        return;
+      /* Out of descriptors or memory: the listener stays readable, so
+       * stop watching it for 100 ms instead of spinning, and say so at
+       * most once a second. */
+      now = tern__now_ns();
+      if (now - l->last_warn_ns > 1000000000) {
+        TERN__WARN("accept: %s (pausing accepts)", strerror(errno));
+        l->last_warn_ns = now;
+      }
+      tern__io_set(s->loops[0].loop, io, 0);
+      tern__timer_start(s->loops[0].loop, &l->resume, now + 100000000);
       return;
     }
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -840,6 +878,8 @@ int tern_server_start(tern_server *s) {
   }
   for (k = 0; k < s->n_listeners; k++) {
     s->listeners[k].io.data = &s->listeners[k];
+    tern__timer_init(&s->listeners[k].resume, resume_accept,
+                     &s->listeners[k]);
     if (tern__io_set(s->loops[0].loop, &s->listeners[k].io, TERN__IO_READ))
       return TERN_ESYS;
   }
@@ -873,6 +913,7 @@ static void loop_goaway(void *arg) {
    * waiting in the backlog. */
   if (sl == &sl->server->loops[0])
     for (k = 0; k < sl->server->n_listeners; k++) {
+      tern__timer_stop(sl->loop, &sl->server->listeners[k].resume);
       tern__io_stop(sl->loop, &sl->server->listeners[k].io);
       close(sl->server->listeners[k].io.fd);
       sl->server->listeners[k].io.fd = -1;
@@ -1187,6 +1228,10 @@ int tern_server_call_write_flags(tern_server_call *sc, const void *msg,
                          &out);
   if (rv != TERN_OK)
     return rv;
+  if (too_big_to_send(sc, out)) {
+    free(out);
+    return TERN_ETOOBIG; /* the call goes on; the handler decides */
+  }
   inline_h = (sc->entry->flags & TERN_REGISTER_INLINE) != 0;
   rv = tern__call_queue_out(&sc->c, out,
                             inline_h ? TERN__QUEUE_EAGAIN : TERN__QUEUE_WAIT);

@@ -50,8 +50,9 @@ static int g_task_on_loop;
 
 static void task_fn(tern__task *t) {
   tern__loop *l = t->data;
-  g_task_runs++;
-  g_task_on_loop = tern__loop_in_thread(l);
+  __atomic_store_n(&g_task_on_loop, tern__loop_in_thread(l),
+                   __ATOMIC_RELAXED);
+  __atomic_add_fetch(&g_task_runs, 1, __ATOMIC_RELEASE);
 }
 
 static void stop_fn(void *arg) { tern__loop_stop(arg); }
@@ -69,11 +70,13 @@ static void test_task_posted_from_other_thread_runs_on_loop_once(void) {
    * two posts, so 1 or 2 runs are both right, and never more. */
   CHECK_EQ_INT(tern__loop_post(l, &t), 1);
   tern__loop_post(l, &t);
-  for (i = 0; i < 200 && g_task_runs == 0; i++)
+  for (i = 0; i < 200 && __atomic_load_n(&g_task_runs, __ATOMIC_ACQUIRE) == 0;
+       i++)
     usleep(5000);
-  CHECK(g_task_runs >= 1 && g_task_runs <= 2);
+  CHECK(__atomic_load_n(&g_task_runs, __ATOMIC_ACQUIRE) >= 1 &&
+        __atomic_load_n(&g_task_runs, __ATOMIC_ACQUIRE) <= 2);
   SAY("it ran on the loop's thread");
-  CHECK(g_task_on_loop);
+  CHECK(__atomic_load_n(&g_task_on_loop, __ATOMIC_ACQUIRE));
   CHECK_EQ_INT(tern__loop_post_fn(l, stop_fn, l), TERN_OK);
   tern__loop_join(l);
   tern__loop_free(l);
