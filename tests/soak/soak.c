@@ -1219,6 +1219,37 @@ static void *worker_main(void *arg) {
 
 /* --- control from run_soak.py on stdin ----------------------------------- */
 
+/* A wait-for-ready probe started the moment the server is known dead: it
+ * must succeed once the server is back. (The load's own wait-for-ready
+ * calls may happen not to start inside a short outage, above all in the
+ * slow sanitized trees.) */
+static pthread_t g_probe[MAX_WINDOWS];
+static int g_nprobe;        /* under g_mu */
+static int g_probes_closed; /* under g_mu: no new probes (ending) */
+
+static void *probe_main(void *arg) {
+  Routeguide__Point req = ROUTEGUIDE__POINT__INIT;
+  Routeguide__Feature *resp = NULL;
+  tern_call_options o = TERN_CALL_OPTIONS_INIT;
+  int64_t t0 = now_ms();
+  (void)arg;
+  o.timeout_ms = 30000;
+  o.wait_for_ready = 1;
+  if (routeguide__route_guide_stub__get_feature(&g_stub[0], &req, &resp, &o,
+                                               NULL) == TERN_STATUS_OK) {
+    int i;
+    pthread_mutex_lock(&g_mu);
+    for (i = 0; i < g_nwin; i++)
+      if (g_win[i].dead && t0 >= g_win[i].dead &&
+          (!g_win[i].up || t0 < g_win[i].up))
+        g_wfr_through++;
+    pthread_mutex_unlock(&g_mu);
+  }
+  if (resp)
+    routeguide__feature__free_unpacked(resp, NULL);
+  return NULL;
+}
+
 static void *control_main(void *arg) {
   char line[128];
   (void)arg;
@@ -1234,8 +1265,12 @@ static void *control_main(void *arg) {
       out_line("ACK down");
       continue;
     }
-    if (strncmp(line, "dead", 4) == 0 && g_nwin > 0)
+    if (strncmp(line, "dead", 4) == 0 && g_nwin > 0) {
       g_win[g_nwin - 1].dead = t;
+      if (!g_probes_closed && g_nprobe < MAX_WINDOWS &&
+          pthread_create(&g_probe[g_nprobe], NULL, probe_main, NULL) == 0)
+        g_nprobe++;
+    }
     else if (strncmp(line, "up", 2) == 0 && g_nwin > 0)
       g_win[g_nwin - 1].up = t;
     pthread_mutex_unlock(&g_mu);
@@ -1373,6 +1408,16 @@ int main(int argc, char **argv) {
     pthread_join(g_workers[i].th, NULL);
   __atomic_store_n(&g_reaper_stop, 1, __ATOMIC_RELEASE);
   pthread_join(reaper, NULL);
+  {
+    /* The outage probes end by themselves (30 s deadline at most). */
+    int n, k;
+    pthread_mutex_lock(&g_mu);
+    n = g_nprobe;
+    g_probes_closed = 1;
+    pthread_mutex_unlock(&g_mu);
+    for (k = 0; k < n; k++)
+      pthread_join(g_probe[k], NULL);
+  }
   rss_end = rss_kb();
 
   /* Totals. */
