@@ -788,8 +788,8 @@ static void usage(FILE *f) {
           "  --server_host=H            default localhost\n"
           "  --server_port=N            required\n"
           "  --server_host_override=N   :authority (and TLS name) to claim\n"
-          "  --use_tls=BOOL             TLS with the system's CAs (default "
-          "false)\n"
+          "  --use_tls=BOOL             TLS (default false)\n"
+          "  --ca_file=F                CAs for TLS (default: the system's)\n"
           "  --skip=NAMES               print SKIP for these cases instead "
           "of running them\n"
           "  --skip_reason=TEXT         the reason printed for them\n"
@@ -883,6 +883,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, PROG ": bad --use_tls value '%s'\n", v);
         return 2;
       }
+    } else if ((v = flag_value(argc, argv, &i, "--ca_file")) != NULL) {
+      tls.ca_file = v;
     } else if ((v = flag_value(argc, argv, &i, "--use_test_ca")) != NULL) {
       if (parse_bool(v, &use_test_ca)) {
         fprintf(stderr, PROG ": bad --use_test_ca value '%s'\n", v);

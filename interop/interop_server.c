@@ -377,10 +377,11 @@ static void *stop_on_signal(void *arg) {
 
 static void usage(FILE *f) {
   fprintf(f,
-          "usage: " PROG " [--port=N] [--use_tls=false]\n"
+          "usage: " PROG " [--port=N] [--use_tls=false] [--tls_cert_file=F "
+          "--tls_key_file=F]\n"
           "  --port=N        listen on 127.0.0.1:N (0, the default, picks a "
           "free port)\n"
-          "  --use_tls=BOOL  only false: TLS is not supported yet\n"
+          "  --use_tls=BOOL  serve TLS with --tls_cert_file/--tls_key_file\n"
           "Serves grpc.testing.TestService. Prints LISTENING <port> once it "
           "serves;\nstops on SIGTERM or SIGINT.\n");
 }
@@ -415,6 +416,7 @@ static int parse_bool(const char *s, int *out) {
 int main(int argc, char **argv) {
   long port = 0;
   int use_tls = 0;
+  const char *cert_file = NULL, *key_file = NULL;
   char addr[64];
   int i, rc, bound = 0, status = 1, have_stopper = 0;
   tern_server *server = NULL;
@@ -436,6 +438,10 @@ int main(int argc, char **argv) {
         fprintf(stderr, PROG ": bad --use_tls value '%s'\n", v);
         return 2;
       }
+    } else if ((v = flag_value(argc, argv, &i, "--tls_cert_file")) != NULL) {
+      cert_file = v;
+    } else if ((v = flag_value(argc, argv, &i, "--tls_key_file")) != NULL) {
+      key_file = v;
     } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
       usage(stdout);
       return 0;
@@ -445,9 +451,11 @@ int main(int argc, char **argv) {
       return 2;
     }
   }
-  if (use_tls) {
-    fprintf(stderr, PROG ": error: TLS not supported yet (--use_tls=true); "
-                         "run with --use_tls=false\n");
+  if (use_tls && (!cert_file || !key_file)) {
+    /* grpc's own interop servers fall back to grpc's test certificates,
+     * which tern does not ship: say which files to give instead. */
+    fprintf(stderr, PROG ": --use_tls=true needs --tls_cert_file and "
+                         "--tls_key_file\n");
     return 2;
   }
 
@@ -484,7 +492,14 @@ int main(int argc, char **argv) {
     goto out;
   }
   snprintf(addr, sizeof addr, "127.0.0.1:%ld", port);
-  rc = tern_server_add_insecure_port(server, addr, &bound);
+  if (use_tls) {
+    tern_tls_options tls = TERN_TLS_OPTIONS_INIT;
+    tls.cert_chain_file = cert_file;
+    tls.private_key_file = key_file;
+    rc = tern_server_add_secure_port(server, addr, &tls, &bound);
+  } else {
+    rc = tern_server_add_insecure_port(server, addr, &bound);
+  }
   if (rc) {
     fprintf(stderr, PROG ": listen on %s: %s\n", addr, tern_strerror(rc));
     goto out;
