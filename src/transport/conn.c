@@ -122,6 +122,7 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame,
     break;
   case NGHTTP2_GOAWAY:
     conn->goaway_rcvd = 1;
+    conn->goaway_last_id = frame->goaway.last_stream_id;
     if (conn->ops->on_goaway)
       conn->ops->on_goaway(conn);
     break;
@@ -258,7 +259,12 @@ void tern__conn_close(tern__conn *conn) {
     struct tern_call *call = conn->calls;
     detach(conn, call);
     call->close_reason = conn->error[0] ? conn->error : NULL;
-    tern__call_on_close(call, TERN__CONN_LOST);
+    /* Past the peer's GOAWAY last stream id a stream was never processed:
+     * say so (REFUSED_STREAM), so the client may replay it elsewhere. */
+    tern__call_on_close(call, conn->goaway_rcvd && conn->is_client &&
+                                      call->stream_id > conn->goaway_last_id
+                                  ? NGHTTP2_REFUSED_STREAM
+                                  : TERN__CONN_LOST);
     call->close_reason = NULL;
     tern__call_unref(call);
   }

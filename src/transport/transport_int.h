@@ -68,6 +68,7 @@ struct tern__conn {
   size_t n_calls;
   int closed;        /* torn down; waiting to be freed */
   int goaway_rcvd;
+  int32_t goaway_last_id; /* the peer's GOAWAY: last stream it processed */
   int draining;      /* we sent GOAWAY: close when the last stream ends */
   SSL *ssl;          /* NULL for cleartext */
   int handshaking;   /* TLS handshake not finished: no HTTP/2 yet */
