@@ -58,7 +58,7 @@ static inline void fuzz_raw_init(const void *t, void *m) {
 
 static const tern_codec fuzz_raw_codec __attribute__((unused)) = {
     fuzz_raw_size, fuzz_raw_encode, fuzz_raw_decode,
-    fuzz_raw_free, fuzz_raw_msize,  fuzz_raw_init};
+    fuzz_raw_free, fuzz_raw_msize,  fuzz_raw_init, NULL};
 
 /* Dies loudly: a broken invariant is a finding, like a sanitizer report. */
 #define FUZZ_CHECK(cond)                                                       \

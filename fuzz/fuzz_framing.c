@@ -45,7 +45,7 @@ static void drain(struct tern_call *c) {
     } else {
       FUZZ_CHECK(m->compressed || rv != TERN_ETOOBIG);
     }
-    free(m);
+    tern__call_msg_free(c, m);
   }
   FUZZ_CHECK(rv == 0 || rv == TERN_ETIMEDOUT || rv == TERN_ECLOSED);
 }

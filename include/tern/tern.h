@@ -169,6 +169,13 @@ typedef struct tern_codec {
   /* sizeof the message struct, and its initialiser. */
   size_t (*message_size)(const void *type);
   void (*init_message)(const void *type, void *msg);
+  /* Optional (may be NULL): decodes taking all memory from alloc(ctx, n),
+   * which tern frees all at once with the call (its arena); such a
+   * message is never given to free_message. Used for messages tern
+   * itself frees, e.g. a unary handler's request. */
+  int (*decode_with)(const void *type, const uint8_t *data, size_t len,
+                     void *(*alloc)(void *ctx, size_t n), void *ctx,
+                     void **msg_out);
 } tern_codec;
 
 typedef enum tern_method_kind {

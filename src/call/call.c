@@ -1,6 +1,7 @@
 /* The parts of a call both sides share: the 5-byte message framing, header
  * parsing, queues between the loop and user threads, and the data
  * provider that feeds nghttp2 from the outbound queue. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +14,7 @@ static void kick_task(tern__task *t);
 int tern__call_init(struct tern_call *call, int is_client,
                     const tern_method *method, const tern__call_hooks *hooks,
                     tern__loop *loop, int64_t max_recv) {
-  memset(call, 0, sizeof(*call));
+  memset(call, 0, offsetof(struct tern_call, arena_inline));
   call->is_client = is_client;
   call->method = method;
   call->hooks = hooks;
@@ -45,19 +46,127 @@ int tern__call_init(struct tern_call *call, int is_client,
   return TERN_OK;
 }
 
-static void free_msgs(tern__msg *m) {
+/* ---- the call arena and message buffers ------------------------------------ */
+
+/* Caller holds mu (when shared). */
+static void *arena_alloc_locked(struct tern_call *call, size_t size) {
+  size_t unit = sizeof(tern__arena_unit);
+  size_t units = size ? (size + unit - 1) / unit : 1;
+  tern__arena_block *b = call->arena;
+  void *p;
+  if (size > SIZE_MAX / 2)
+    return NULL;
+  if (units <= TERN__ARENA_INLINE_UNITS - call->arena_inline_used) {
+    p = &call->arena_inline[call->arena_inline_used];
+    call->arena_inline_used += units;
+    return p;
+  }
+  if (!b || units > b->units - b->used) {
+    /* Blocks double (from 1 KiB, up to 64 KiB) so a decode of many small
+     * pieces takes few mallocs. */
+    size_t n = b ? b->units * 2 : 1024 / unit;
+    if (n > 65536 / unit)
+      n = 65536 / unit;
+    if (n < units)
+      n = units;
+    b = malloc(sizeof(*b) + n * unit);
+    if (!b)
+      return NULL;
+    b->units = n;
+    b->used = 0;
+    b->next = call->arena;
+    call->arena = b;
+  }
+  p = &b->data[b->used];
+  b->used += units;
+  return p;
+}
+
+void *tern__call_alloc(struct tern_call *call, size_t size, int zero) {
+  void *p;
+  tern__call_lock(call);
+  p = arena_alloc_locked(call, size);
+  tern__call_unlock(call);
+  if (p && zero)
+    memset(p, 0, size);
+  return p;
+}
+
+static void *arena_alloc_cb(void *ctx, size_t n) {
+  return tern__call_alloc(ctx, n, 0);
+}
+
+tern__msg *tern__call_msg_new(struct tern_call *call, int dir, size_t len) {
+  tern__msg *m = NULL;
+  if (len > SIZE_MAX / 2)
+    return NULL;
+  if (call && !(__atomic_load_n(&call->arena_msgs, __ATOMIC_RELAXED) &
+                (1u << dir))) {
+    /* The first message each way: the arena (a unary call's only ones). */
+    tern__call_lock(call);
+    if (!(call->arena_msgs & (1u << dir))) {
+      m = arena_alloc_locked(call, sizeof(*m) + len);
+      if (m) {
+        __atomic_fetch_or(&call->arena_msgs, 1u << dir, __ATOMIC_RELAXED);
+        m->in_arena = 1;
+        m->cap = len;
+      }
+    }
+    tern__call_unlock(call);
+  }
+  if (!m && call) {
+    m = __atomic_exchange_n(&call->spare[dir], NULL, __ATOMIC_ACQ_REL);
+    if (m && m->cap < len) {
+      free(m);
+      m = NULL;
+    }
+  }
+  if (!m) {
+    m = malloc(sizeof(*m) + len);
+    if (!m)
+      return NULL;
+    m->in_arena = 0;
+    m->cap = len;
+  }
+  m->next = NULL;
+  m->len = len;
+  m->off = 0;
+  m->compressed = 0;
+  m->dir = (uint8_t)dir;
+  return m;
+}
+
+void tern__call_msg_free(struct tern_call *call, tern__msg *m) {
+  if (!m || m->in_arena)
+    return;
+  if (call && m->cap <= TERN__SPARE_MAX) {
+    /* Keep the newest buffer: the one more likely to be the right size. */
+    m = __atomic_exchange_n(&call->spare[m->dir], m, __ATOMIC_ACQ_REL);
+  }
+  free(m);
+}
+
+static void free_msgs(struct tern_call *call, tern__msg *m) {
   while (m) {
     tern__msg *next = m->next;
-    free(m);
+    tern__call_msg_free(call, m);
     m = next;
   }
 }
 
 void tern__call_cleanup(struct tern_call *call) {
-  free_msgs(call->in_head);
-  free_msgs(call->out_head);
-  free_msgs(call->sent_head);
-  free(call->partial);
+  tern__arena_block *b = call->arena;
+  free_msgs(NULL, call->in_head);
+  free_msgs(NULL, call->out_head);
+  free_msgs(NULL, call->sent_head);
+  tern__call_msg_free(NULL, call->partial);
+  tern__call_msg_free(NULL, call->spare[0]);
+  tern__call_msg_free(NULL, call->spare[1]);
+  while (b) {
+    tern__arena_block *next = b->next;
+    free(b);
+    b = next;
+  }
   tern_metadata_free(call->in_md);
   tern_metadata_free(call->trailers);
   tern_metadata_free(call->out_headers);
@@ -319,8 +428,9 @@ int tern__call_effective_alg(const struct tern_call *call) {
   return TERN_COMPRESS_IDENTITY;
 }
 
-int tern__call_encode(const tern_method *method, const void *type,
-                      const void *msg, int alg, tern__msg **out) {
+int tern__call_encode(struct tern_call *call, const tern_method *method,
+                      const void *type, const void *msg, int alg,
+                      tern__msg **out) {
   const tern_codec *codec = method->codec;
   size_t n = codec->encoded_size(type, msg);
   tern__msg *m;
@@ -335,48 +445,64 @@ int tern__call_encode(const tern_method *method, const void *type,
       free(tmp);
       return TERN_EINVAL;
     }
-    rv = tern__compress_frame((tern_compression)alg, tmp, n, out);
+    rv = tern__compress_frame(call, (tern_compression)alg, tmp, n, out);
     free(tmp);
     return rv;
   }
-  m = malloc(sizeof(*m) + 5 + n);
+  m = tern__call_msg_new(call, TERN__MSG_OUT, 5 + n);
   if (!m)
     return TERN_ENOMEM;
-  m->next = NULL;
-  m->off = 0;
-  m->compressed = 0;
-  m->len = 5 + n;
   m->data[0] = 0; /* not compressed */
   m->data[1] = (uint8_t)(n >> 24);
   m->data[2] = (uint8_t)(n >> 16);
   m->data[3] = (uint8_t)(n >> 8);
   m->data[4] = (uint8_t)n;
   if (n > 0 && codec->encode(type, msg, m->data + 5) != n) {
-    free(m);
+    tern__call_msg_free(call, m);
     return TERN_EINVAL;
   }
   *out = m;
   return TERN_OK;
 }
 
-int tern__call_decode(struct tern_call *call, const void *type,
-                      const tern__msg *m, void **msg_out) {
+static int decode_bytes(struct tern_call *call, const void *type,
+                        const uint8_t *data, size_t len, void **msg_out,
+                        int arena) {
   const tern_codec *codec = call->method->codec;
+  int rv = arena ? codec->decode_with(type, data, len, arena_alloc_cb, call,
+                                      msg_out)
+                 : codec->decode(type, data, len, msg_out);
+  return rv == 0 ? TERN_OK : TERN_EPROTO;
+}
+
+static int decode_msg(struct tern_call *call, const void *type,
+                      const tern__msg *m, void **msg_out, int arena) {
   uint8_t *plain = NULL;
   size_t plen = 0;
   int rv;
   call->last_compressed = m->compressed;
   if (!m->compressed)
-    return codec->decode(type, m->data, m->len, msg_out) == 0 ? TERN_OK
-                                                              : TERN_EPROTO;
+    return decode_bytes(call, type, m->data, m->len, msg_out, arena);
   /* on_data let only supported algorithms through */
   rv = tern__decompress((tern_compression)call->recv_alg, m->data, m->len,
                         call->max_recv, &plain, &plen);
   if (rv != TERN_OK)
     return rv;
-  rv = codec->decode(type, plain, plen, msg_out) == 0 ? TERN_OK : TERN_EPROTO;
+  rv = decode_bytes(call, type, plain, plen, msg_out, arena);
   free(plain);
   return rv;
+}
+
+int tern__call_decode(struct tern_call *call, const void *type,
+                      const tern__msg *m, void **msg_out) {
+  return decode_msg(call, type, m, msg_out, 0);
+}
+
+int tern__call_decode_arena(struct tern_call *call, const void *type,
+                            const tern__msg *m, void **msg_out,
+                            int *in_arena) {
+  *in_arena = call->method->codec->decode_with != NULL;
+  return decode_msg(call, type, m, msg_out, *in_arena);
 }
 
 int tern__call_queue_out(struct tern_call *call, tern__msg *m, int mode) {
@@ -399,7 +525,7 @@ int tern__call_queue_out(struct tern_call *call, tern__msg *m, int mode) {
   }
   if (rv != TERN_OK) {
     tern__call_unlock(call);
-    free(m);
+    tern__call_msg_free(call, m);
     return rv;
   }
   if (call->out_tail)
@@ -611,7 +737,7 @@ void tern__call_on_headers_done(struct tern_call *call, int end_stream) {
       call->headers_in = 1;
       /* The server has the call: a replay is no longer possible. */
       call->retryable = 0;
-      free_msgs(call->sent_head);
+      free_msgs(call, call->sent_head);
       call->sent_head = call->sent_tail = NULL;
       call->sent_bytes = 0;
       tern__call_broadcast(call);
@@ -648,7 +774,7 @@ void tern__call_fail(struct tern_call *call, tern_status_code code,
       call->code = code;
       free(call->message);
       call->message = strdup(msg);
-      free_msgs(call->out_head);
+      free_msgs(call, call->out_head);
       call->out_head = call->out_tail = NULL;
       call->out_bytes = 0;
     }
@@ -709,15 +835,12 @@ int tern__call_on_data(struct tern_call *call, const uint8_t *data,
         tern__call_fail(call, TERN_STATUS_RESOURCE_EXHAUSTED, buf);
         break;
       }
-      call->partial = malloc(sizeof(tern__msg) + mlen);
+      call->partial = tern__call_msg_new(call, TERN__MSG_IN, mlen);
       if (!call->partial) {
         tern__call_fail(call, TERN_STATUS_RESOURCE_EXHAUSTED,
                      "out of memory for a message");
         break;
       }
-      call->partial->next = NULL;
-      call->partial->len = mlen;
-      call->partial->off = 0;
       call->partial->compressed = call->pfx[0] & 1;
       call->partial_have = 0;
     }
@@ -847,10 +970,10 @@ static void keep_sent(struct tern_call *call, tern__msg *m) {
     call->sent_bytes += m->len;
     return;
   }
-  free(m);
+  tern__call_msg_free(call, m);
   if (call->retryable) { /* too much to keep: no replay any more */
     call->retryable = 0;
-    free_msgs(call->sent_head);
+    free_msgs(call, call->sent_head);
     call->sent_head = call->sent_tail = NULL;
     call->sent_bytes = 0;
   }
@@ -859,7 +982,7 @@ static void keep_sent(struct tern_call *call, tern__msg *m) {
 void tern__call_drop_sent(struct tern_call *call) {
   tern__call_lock(call);
   call->retryable = 0;
-  free_msgs(call->sent_head);
+  free_msgs(call, call->sent_head);
   call->sent_head = call->sent_tail = NULL;
   call->sent_bytes = 0;
   tern__call_unlock(call);

@@ -14,14 +14,41 @@
 typedef struct tern__conn tern__conn;
 
 /* A message in a queue: framed bytes (prefix included) on the way out, the
- * body without prefix on the way in. */
+ * body without prefix on the way in. Made and freed with
+ * tern__call_msg_new / tern__call_msg_free. */
 typedef struct tern__msg {
   struct tern__msg *next;
   size_t len;
   size_t off;         /* bytes already handed to nghttp2 (out) */
+  size_t cap;         /* bytes data[] can hold */
   uint8_t compressed; /* the message's compressed flag */
+  uint8_t in_arena;   /* memory of the call arena: freed with the call */
+  uint8_t dir;        /* TERN__MSG_IN or TERN__MSG_OUT */
   uint8_t data[];
 } tern__msg;
+
+enum { TERN__MSG_IN = 0, TERN__MSG_OUT = 1 };
+
+/* A freed message buffer up to this size is kept for the call's next
+ * message in the same direction (a stream reuses one buffer). */
+#define TERN__SPARE_MAX (64u * 1024u)
+
+/* Alignment unit of the call arena. */
+typedef union tern__arena_unit {
+  long double ld;
+  void *p;
+  long long ll;
+} tern__arena_unit;
+
+typedef struct tern__arena_block {
+  struct tern__arena_block *next;
+  size_t units, used;
+  tern__arena_unit data[];
+} tern__arena_block;
+
+/* The arena's first bytes live inside the call: a small unary call's
+ * request, response and message buffers cost no allocation. */
+#define TERN__ARENA_INLINE_UNITS 16
 
 /* Above this many queued outbound bytes a writer waits. */
 #define TERN__WRITE_HIGH_WATER (256u * 1024u)
@@ -110,6 +137,16 @@ struct tern_call {
   char *grpc_message;     /* percent-decoded */
   tern_metadata *out_headers; /* server: initial metadata to send */
 
+  /* The call arena (tern__call_alloc): memory that lives as long as the
+   * call. Under mu when shared. arena_msgs: the directions whose first
+   * message was put in the arena (at most one each, so a long stream
+   * does not grow it). spare: one freed message buffer per direction,
+   * taken and given back with atomic exchanges. */
+  tern__arena_block *arena;
+  size_t arena_inline_used; /* units */
+  unsigned arena_msgs;
+  tern__msg *spare[2];
+
   pthread_mutex_t mu;
   pthread_cond_t cv;
   int refs;   /* atomic */
@@ -147,6 +184,9 @@ struct tern_call {
   tern_status_code code;
   char *message;
   tern_metadata *trailers; /* client: received; server: to send */
+
+  /* Last, and not zeroed by tern__call_init: the arena's inline part. */
+  tern__arena_unit arena_inline[TERN__ARENA_INLINE_UNITS];
 };
 
 static inline void tern__call_lock(struct tern_call *c) {
@@ -162,7 +202,8 @@ static inline void tern__call_broadcast(struct tern_call *c) {
     pthread_cond_broadcast(&c->cv);
 }
 
-/* Creates a call with one reference. */
+/* Creates a call with one reference. Zeroes every field (but not the
+ * arena's inline bytes): the owner need not. */
 int tern__call_init(struct tern_call *call, int is_client,
                     const tern_method *method, const tern__call_hooks *hooks,
                     tern__loop *loop, int64_t max_recv);
@@ -178,17 +219,41 @@ void tern__call_wake(struct tern_call *call);
 /* Loop thread: what the kick task does, run now. */
 void tern__call_kick_now(struct tern_call *call);
 
-/* Encodes msg into a framed tern__msg (malloc'd), compressed with alg
- * (a tern_compression; DEFAULT and IDENTITY send it as it is). */
-int tern__call_encode(const tern_method *method, const void *type,
-                      const void *msg, int alg, tern__msg **out);
+/* Any thread: size bytes (aligned for any type) that live until the call
+ * is destroyed; zeroed when zero is set. NULL when out of memory. Takes
+ * the call's lock when shared: never call it holding mu. */
+void *tern__call_alloc(struct tern_call *call, size_t size, int zero);
+
+/* Any thread: a message buffer of len bytes (len, cap set; off,
+ * compressed 0). The first of each direction comes from the call arena,
+ * later ones reuse the direction's spare buffer when it is big enough,
+ * else malloc. call may be NULL (plain malloc). NULL when out of
+ * memory. */
+tern__msg *tern__call_msg_new(struct tern_call *call, int dir, size_t len);
+/* Any thread: gives a message buffer back (to the spare slot, the arena,
+ * or free). NULL is ignored. */
+void tern__call_msg_free(struct tern_call *call, tern__msg *m);
+
+/* Encodes msg into a framed outbound message of call (see msg_new; call
+ * may be NULL), compressed with alg (a tern_compression; DEFAULT and
+ * IDENTITY send it as it is). */
+int tern__call_encode(struct tern_call *call, const tern_method *method,
+                      const void *type, const void *msg, int alg,
+                      tern__msg **out);
 
 /* Decodes a message taken from the inbound queue (decompressing it when
  * its flag says so, up to the receive limit) and records whether it was
  * compressed. TERN_OK, TERN_EPROTO (bad bytes), TERN_ETOOBIG (over the
- * limit once decompressed), TERN_ENOMEM. Does not free m. */
+ * limit once decompressed), TERN_ENOMEM. Does not free m. The message is
+ * the caller's, freed with the codec's free_message. */
 int tern__call_decode(struct tern_call *call, const void *type,
                       const tern__msg *m, void **msg_out);
+/* The same into the call arena when the codec can (*in_arena set to 1;
+ * the message must then not be given to free_message), else as
+ * tern__call_decode (*in_arena 0). For messages the library frees. */
+int tern__call_decode_arena(struct tern_call *call, const void *type,
+                            const tern__msg *m, void **msg_out,
+                            int *in_arena);
 
 /* The algorithm a writer uses: send_alg when the peer accepts it, else
  * identity. */
@@ -200,8 +265,8 @@ int tern__compression_parse(const char *s, size_t len);
 /* A grpc-accept-encoding value -> bit mask of 1 << tern_compression
  * (identity always included). */
 unsigned tern__accept_encoding_parse(const char *s, size_t len);
-int tern__compress_frame(tern_compression alg, const uint8_t *in, size_t n,
-                         tern__msg **out);
+int tern__compress_frame(struct tern_call *call, tern_compression alg,
+                         const uint8_t *in, size_t n, tern__msg **out);
 int tern__decompress(tern_compression alg, const uint8_t *in, size_t n,
                      int64_t max, uint8_t **out, size_t *out_len);
 

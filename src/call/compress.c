@@ -31,6 +31,12 @@ int tern__compression_parse(const char *s, size_t len) {
 unsigned tern__accept_encoding_parse(const char *s, size_t len) {
   unsigned mask = 1u << TERN_COMPRESS_IDENTITY;
   size_t i = 0;
+  /* What tern and grpc's C core (C++, Python) send on every call. */
+  static const char spaced[] = "identity, deflate, gzip";
+  if ((len == sizeof(TERN__ACCEPT_ENCODING) - 1 &&
+       memcmp(s, TERN__ACCEPT_ENCODING, len) == 0) ||
+      (len == sizeof(spaced) - 1 && memcmp(s, spaced, len) == 0))
+    return mask | (1u << TERN_COMPRESS_DEFLATE) | (1u << TERN_COMPRESS_GZIP);
   while (i < len) {
     size_t start, end;
     int alg;
@@ -53,8 +59,8 @@ static int window_bits(tern_compression alg) {
   return alg == TERN_COMPRESS_GZIP ? 15 + 16 : 15;
 }
 
-int tern__compress_frame(tern_compression alg, const uint8_t *in, size_t n,
-                         tern__msg **out) {
+int tern__compress_frame(struct tern_call *call, tern_compression alg,
+                         const uint8_t *in, size_t n, tern__msg **out) {
   z_stream zs;
   tern__msg *m;
   uLong bound;
@@ -64,7 +70,7 @@ int tern__compress_frame(tern_compression alg, const uint8_t *in, size_t n,
                    8, Z_DEFAULT_STRATEGY) != Z_OK)
     return TERN_ENOMEM;
   bound = deflateBound(&zs, (uLong)n);
-  m = malloc(sizeof(*m) + 5 + bound);
+  m = tern__call_msg_new(call, TERN__MSG_OUT, 5 + bound);
   if (!m) {
     deflateEnd(&zs);
     return TERN_ENOMEM;
@@ -76,11 +82,9 @@ int tern__compress_frame(tern_compression alg, const uint8_t *in, size_t n,
   rv = deflate(&zs, Z_FINISH);
   deflateEnd(&zs);
   if (rv != Z_STREAM_END || zs.total_out > UINT32_MAX) {
-    free(m);
+    tern__call_msg_free(call, m);
     return TERN_EINVAL;
   }
-  m->next = NULL;
-  m->off = 0;
   m->compressed = 1;
   m->len = 5 + zs.total_out;
   m->data[0] = 1;

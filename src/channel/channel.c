@@ -375,11 +375,15 @@ static void start_connect(tern_channel *ch) {
 
 int tern__channel_send_request(tern_channel *ch, client_call *cc,
                                tern__conn *conn) {
-  nghttp2_nv *nv;
+  /* Most requests carry little metadata: their header lists live on the
+   * stack. */
+  nghttp2_nv nv_local[24];
+  char *owned_local[8];
+  nghttp2_nv *nv = nv_local;
   const tern_metadata *lists[3];
   size_t n = 0, i, k, cap, nmd = 0;
   char timeout[16];
-  char **owned;
+  char **owned = owned_local;
   size_t n_owned = 0;
   int32_t id;
   const char *path = cc->c.method->path;
@@ -389,38 +393,47 @@ int tern__channel_send_request(tern_channel *ch, client_call *cc,
   for (k = 0; k < 3; k++)
     nmd += lists[k] ? tern_metadata_count(lists[k]) : 0;
   cap = 10 + nmd;
-  nv = calloc(cap, sizeof(*nv));
-  owned = calloc(nmd + 1, sizeof(*owned));
+  if (cap > sizeof(nv_local) / sizeof(nv_local[0]))
+    nv = malloc(cap * sizeof(*nv));
+  if (nmd > sizeof(owned_local) / sizeof(owned_local[0]))
+    owned = malloc(nmd * sizeof(*owned));
   if (!nv || !owned) {
-    free(nv);
-    free(owned);
+    if (nv != nv_local)
+      free(nv);
+    if (owned != owned_local)
+      free(owned);
     return -1;
   }
-#define NV(nm, val, vl)                                                        \
+#define NVF(nm, val, vl, fl)                                                   \
   do {                                                                         \
     nv[n].name = (uint8_t *)(nm);                                              \
     nv[n].namelen = strlen(nm);                                                \
     nv[n].value = (uint8_t *)(val);                                            \
     nv[n].valuelen = (vl);                                                     \
-    nv[n].flags = NGHTTP2_NV_FLAG_NONE;                                        \
+    nv[n].flags = (fl);                                                        \
     n++;                                                                       \
   } while (0)
-  NV(":method", "POST", 4);
+#define NV(nm, val, vl) NVF(nm, val, vl, NGHTTP2_NV_FLAG_NONE)
+  /* Names and values that outlive the stream (literals, the method's
+   * path, the channel's strings) are not copied by nghttp2. */
+#define NV_KEEP(nm, val, vl)                                                   \
+  NVF(nm, val, vl, NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE)
+  NV_KEEP(":method", "POST", 4);
   if (ch->tls)
-    NV(":scheme", "https", 5);
+    NV_KEEP(":scheme", "https", 5);
   else
-    NV(":scheme", "http", 4);
-  NV(":path", path, strlen(path));
-  NV(":authority", ch->authority, strlen(ch->authority));
-  NV("te", "trailers", 8);
-  NV("content-type", "application/grpc", 16);
-  NV("user-agent", ch->user_agent, strlen(ch->user_agent));
-  NV("grpc-accept-encoding", TERN__ACCEPT_ENCODING,
-     sizeof(TERN__ACCEPT_ENCODING) - 1);
+    NV_KEEP(":scheme", "http", 4);
+  NV_KEEP(":path", path, strlen(path));
+  NV_KEEP(":authority", ch->authority, strlen(ch->authority));
+  NV_KEEP("te", "trailers", 8);
+  NV_KEEP("content-type", "application/grpc", 16);
+  NV_KEEP("user-agent", ch->user_agent, strlen(ch->user_agent));
+  NV_KEEP("grpc-accept-encoding", TERN__ACCEPT_ENCODING,
+          sizeof(TERN__ACCEPT_ENCODING) - 1);
   if (tern__call_effective_alg(&cc->c) > TERN_COMPRESS_IDENTITY) {
     const char *enc = tern_compression_name(
         (tern_compression)tern__call_effective_alg(&cc->c));
-    NV("grpc-encoding", enc, strlen(enc));
+    NV_KEEP("grpc-encoding", enc, strlen(enc));
   }
   if (cc->c.deadline_ns > 0) {
     int64_t left = cc->c.deadline_ns - tern__now_ns();
@@ -447,12 +460,16 @@ int tern__channel_send_request(tern_channel *ch, client_call *cc,
       }
     }
   }
+#undef NV_KEEP
 #undef NV
+#undef NVF
   id = tern__conn_submit_request(conn, &cc->c, nv, n);
   for (i = 0; i < n_owned; i++)
     free(owned[i]);
-  free(owned);
-  free(nv);
+  if (owned != owned_local)
+    free(owned);
+  if (nv != nv_local)
+    free(nv);
   return id > 0 ? 0 : -1;
 }
 

@@ -73,21 +73,25 @@ void tern__client_call_complete(client_call *cc, tern_status_code code,
     code = TERN_STATUS_DEADLINE_EXCEEDED;
     msg = "deadline exceeded";
   }
-  pthread_mutex_lock(&c->mu);
+  tern__call_lock(c);
   if (!c->done) {
     c->done = 1;
     c->code = code;
     free(c->message);
     c->message = msg ? strdup(msg) : NULL;
   }
-  pthread_cond_broadcast(&c->cv);
+  tern__call_broadcast(c);
   cb = cc->cb;
   if (cb)
     fill_md_out(cc);
-  pthread_mutex_unlock(&c->mu);
+  tern__call_unlock(c);
   /* The stream may still be open (status came before our half-close, or
-   * the call was cancelled): reset it so both ends let go. */
-  if (c->conn)
+   * the call was cancelled): reset it so both ends let go. A stream both
+   * sides have ended is closed already: a reset would only cost both ends
+   * a frame per call. */
+  if (c->conn && c->stream_id > 0 &&
+      !(c->in_closed && nghttp2_session_get_stream_local_close(
+                            c->conn->session, c->stream_id) == 1))
     tern__call_reset(c, c->code == TERN_STATUS_OK ? NGHTTP2_NO_ERROR
                                                    : NGHTTP2_CANCEL);
   if (cb) {
@@ -109,7 +113,7 @@ void tern__client_call_complete(client_call *cc, tern_status_code code,
                          : "failed to parse the response";
         resp = NULL;
       }
-      free(m);
+      tern__call_msg_free(c, m);
     }
     cb(&st, resp, cc->cb_data);
     tern__call_unref(c); /* the async call's own reference */
@@ -149,9 +153,9 @@ static void cc_on_half_close(struct tern_call *c) {
   client_call *cc = CC(c);
   tern_status_code code;
   const char *msg;
-  pthread_mutex_lock(&c->mu);
+  tern__call_lock(c);
   take_status_from_response(cc, &code, &msg);
-  pthread_mutex_unlock(&c->mu);
+  tern__call_unlock(c);
   tern__client_call_complete(cc, code, msg);
 }
 
@@ -172,9 +176,9 @@ static void cc_on_stream_closed(struct tern_call *c, uint32_t error) {
     code = TERN_STATUS_UNAVAILABLE;
     msg = c->close_reason ? c->close_reason : "connection lost";
   } else if (error == NGHTTP2_NO_ERROR) {
-    pthread_mutex_lock(&c->mu);
+    tern__call_lock(c);
     take_status_from_response(cc, &code, &msg);
-    pthread_mutex_unlock(&c->mu);
+    tern__call_unlock(c);
   } else {
     /* A reset by either side: the server's RST_STREAM, or nghttp2's own
      * for what it found invalid in the response. */
@@ -204,9 +208,9 @@ static void cc_destroy(struct tern_call *c) {
 static void cc_on_kick(struct tern_call *c) {
   client_call *cc = CC(c);
   int cancel;
-  pthread_mutex_lock(&c->mu);
+  tern__call_lock(c);
   cancel = c->cancel_requested;
-  pthread_mutex_unlock(&c->mu);
+  tern__call_unlock(c);
   if (!cc->started) {
     cc->started = 1;
     if (cancel) {
@@ -246,9 +250,11 @@ static int call_new(tern_channel *ch, const tern_method *method,
   client_call *cc;
   if (!ch || !method || !out)
     return TERN_EINVAL;
-  cc = calloc(1, sizeof(*cc));
+  cc = malloc(sizeof(*cc));
   if (!cc)
     return TERN_ENOMEM;
+  /* tern__call_init zeroes cc->c; the rest is zeroed here. */
+  memset((char *)cc + sizeof(cc->c), 0, sizeof(*cc) - sizeof(cc->c));
   if (tern__call_init(&cc->c, 1, method, &client_call_hooks, ch->loop,
                       ch->max_recv) != TERN_OK) {
     free(cc);
@@ -317,7 +323,7 @@ int tern_call_write_flags(tern_call *call, const void *msg, unsigned flags) {
   int rv;
   if (!call || !msg)
     return TERN_EINVAL;
-  rv = tern__call_encode(call->method, call->method->request_type, msg,
+  rv = tern__call_encode(call, call->method, call->method->request_type, msg,
                          (flags & TERN_WRITE_NO_COMPRESS)
                              ? TERN_COMPRESS_IDENTITY
                              : tern__call_effective_alg(call),
@@ -355,7 +361,7 @@ int tern_call_read(tern_call *call, void **msg_out) {
   if (rv != 1)
     return rv;
   rv = tern__call_decode(call, call->method->response_type, m, msg_out);
-  free(m);
+  tern__call_msg_free(call, m);
   if (rv != TERN_OK) {
     int wake;
     *msg_out = NULL;
@@ -424,7 +430,7 @@ static tern_status_code take_single_response(tern_call *call,
   rv = tern__call_decode(call, call->method->response_type, m, response_out);
   if (rv != TERN_OK) {
     int big = rv == TERN_ETOOBIG;
-    free(m);
+    tern__call_msg_free(call, m);
     *response_out = NULL;
     if (status_out)
       tern__status_set(status_out,
@@ -435,7 +441,7 @@ static tern_status_code take_single_response(tern_call *call,
                            : "failed to parse the response");
     return big ? TERN_STATUS_RESOURCE_EXHAUSTED : TERN_STATUS_INTERNAL;
   }
-  free(m);
+  tern__call_msg_free(call, m);
   return TERN_STATUS_OK;
 }
 
@@ -500,7 +506,10 @@ static int unary_prepare(tern_channel *ch, const tern_method *method,
   rv = call_new(ch, method, opts, &cc);
   if (rv != TERN_OK)
     return rv;
-  rv = tern__call_encode(method, method->request_type, request,
+  /* Nobody else sees the call yet: its lock is not needed until
+   * call_go (the caller sets shared again if others will touch it). */
+  cc->c.shared = 0;
+  rv = tern__call_encode(&cc->c, method, method->request_type, request,
                          tern__call_effective_alg(&cc->c), &m);
   if (rv != TERN_OK) {
     tern__call_unref(&cc->c);
@@ -510,6 +519,7 @@ static int unary_prepare(tern_channel *ch, const tern_method *method,
   cc->c.out_head = cc->c.out_tail = m;
   cc->c.out_bytes = m->len;
   cc->c.out_closed = 1;
+  cc->c.shared = 1;
   *out = cc;
   return TERN_OK;
 }
@@ -565,7 +575,7 @@ int tern_unary_call_future(tern_channel *ch, const tern_method *method,
   int rv;
   if (!future_out)
     return TERN_EINVAL;
-  f = calloc(1, sizeof(*f));
+  f = tern__zalloc(sizeof(*f));
   if (!f)
     return TERN_ENOMEM;
   rv = unary_prepare(ch, method, request, opts, &cc);
@@ -585,7 +595,7 @@ int tern_call_close_and_recv_future(tern_call *call,
   tern_future *f;
   if (!call || !future_out)
     return TERN_EINVAL;
-  f = calloc(1, sizeof(*f));
+  f = tern__zalloc(sizeof(*f));
   if (!f)
     return TERN_ENOMEM;
   tern_call_close_send(call);

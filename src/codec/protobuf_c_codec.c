@@ -24,6 +24,40 @@ static int pbc_decode(const void *type, const uint8_t *data, size_t len,
   return m ? 0 : TERN_EPROTO;
 }
 
+/* protobuf-c's allocator over tern's: nothing is freed one by one (a
+ * failed decode's pieces go with the arena too). */
+typedef struct pbc_arena {
+  void *(*alloc)(void *ctx, size_t n);
+  void *ctx;
+} pbc_arena;
+
+static void *pbc_arena_alloc(void *data, size_t n) {
+  pbc_arena *a = data;
+  return a->alloc(a->ctx, n);
+}
+
+static void pbc_arena_free(void *data, void *p) {
+  (void)data;
+  (void)p;
+}
+
+static int pbc_decode_with(const void *type, const uint8_t *data, size_t len,
+                           void *(*alloc)(void *ctx, size_t n), void *ctx,
+                           void **msg_out) {
+  pbc_arena a;
+  ProtobufCAllocator pa;
+  ProtobufCMessage *m;
+  a.alloc = alloc;
+  a.ctx = ctx;
+  pa.alloc = pbc_arena_alloc;
+  pa.free = pbc_arena_free;
+  pa.allocator_data = &a;
+  m = protobuf_c_message_unpack((const ProtobufCMessageDescriptor *)type, &pa,
+                                len, data);
+  *msg_out = m;
+  return m ? 0 : TERN_EPROTO;
+}
+
 static void pbc_free(const void *type, void *msg) {
   (void)type;
   if (msg)
@@ -39,5 +73,6 @@ static void pbc_init(const void *type, void *msg) {
 }
 
 const tern_codec tern_protobuf_c_codec = {
-    pbc_encoded_size, pbc_encode, pbc_decode,
-    pbc_free,         pbc_message_size, pbc_init};
+    pbc_encoded_size, pbc_encode,       pbc_decode,
+    pbc_free,         pbc_message_size, pbc_init,
+    pbc_decode_with};

@@ -97,7 +97,7 @@ int tern_metadata_new(tern_metadata **md_out) {
   tern_metadata *md;
   if (!md_out)
     return TERN_EINVAL;
-  md = calloc(1, sizeof(*md));
+  md = tern__zalloc(sizeof(*md));
   *md_out = md;
   return md ? TERN_OK : TERN_ENOMEM;
 }

@@ -19,7 +19,7 @@ struct tern__loop {
   int has_thread;
   pthread_t owner; /* thread running tern__loop_run */
   int running;
-  int stop; /* guarded by mu */
+  int stop; /* written under mu; read atomically */
 
   /* timers: binary min-heap on when_ns */
   tern__timer **heap;
@@ -29,6 +29,10 @@ struct tern__loop {
   pthread_mutex_t mu;
   tern__task *posted_head, *posted_tail;
   int wake_pending;
+  /* Written under mu, read without it: lets the loop skip the lock on
+   * turns with nothing posted. A post from another thread is followed by
+   * an eventfd write, so a stale 0 only delays it to the wake-up. */
+  int posted_any;
 
   /* end-of-turn tasks (loop thread), first in first out: a connection's
    * free task must run after its flush task queued earlier */
@@ -238,6 +242,7 @@ int tern__loop_post(tern__loop *l, tern__task *task) {
     else
       l->posted_head = task;
     l->posted_tail = task;
+    __atomic_store_n(&l->posted_any, 1, __ATOMIC_RELEASE);
     /* One eventfd write per batch: the loop clears wake_pending when it
      * takes the queue. Nothing to write when posting from the loop. */
     if (!l->wake_pending && !(l->running && pthread_equal(l->owner,
@@ -277,9 +282,13 @@ int tern__loop_post_fn(tern__loop *l, void (*fn)(void *), void *arg) {
 static int run_posted(tern__loop *l) {
   tern__task *t, *next;
   int stop;
+  if (!__atomic_load_n(&l->posted_any, __ATOMIC_ACQUIRE) &&
+      !__atomic_load_n(&l->stop, __ATOMIC_ACQUIRE))
+    return 0;
   pthread_mutex_lock(&l->mu);
   t = l->posted_head;
   l->posted_head = l->posted_tail = NULL;
+  __atomic_store_n(&l->posted_any, 0, __ATOMIC_RELAXED);
   l->wake_pending = 0;
   stop = l->stop;
   pthread_mutex_unlock(&l->mu);
@@ -333,10 +342,8 @@ void tern__loop_run(tern__loop *l) {
   pthread_mutex_unlock(&l->mu);
   for (;;) {
     int timeout = -1, n, i;
-    int has_work;
-    pthread_mutex_lock(&l->mu);
-    has_work = l->posted_head != NULL || l->stop;
-    pthread_mutex_unlock(&l->mu);
+    int has_work = __atomic_load_n(&l->posted_any, __ATOMIC_ACQUIRE) ||
+                   __atomic_load_n(&l->stop, __ATOMIC_ACQUIRE);
     if (has_work || l->deferred) {
       timeout = 0;
     } else if (l->heap_len > 0) {
@@ -390,7 +397,7 @@ void tern__loop_stop(tern__loop *l) {
   uint64_t one = 1;
   ssize_t r;
   pthread_mutex_lock(&l->mu);
-  l->stop = 1;
+  __atomic_store_n(&l->stop, 1, __ATOMIC_RELEASE);
   pthread_mutex_unlock(&l->mu);
   r = write(l->wakefd, &one, sizeof(one));
   (void)r;

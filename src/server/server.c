@@ -47,16 +47,6 @@ typedef struct srv_loop {
   tern__conn *conns; /* loop thread only */
 } srv_loop;
 
-typedef struct arena_block {
-  struct arena_block *next;
-  /* the union keeps what follows aligned for any field type */
-  union {
-    long double ld;
-    void *p;
-    long long ll;
-  } data[];
-} arena_block;
-
 enum { S_NEW, S_RUNNING, S_SHUTTING, S_DONE };
 
 struct tern_server {
@@ -96,21 +86,13 @@ struct tern_server_call {
   struct tern_server *server;
   const entry *entry;
   struct tern_server_call *wq_next;
-  arena_block *arena;
   int dispatched;
   int handler_done;
   void *request;  /* decoded request (unary, server-streaming) */
+  int request_in_arena; /* decoded into the call arena: not freed alone */
   void *response; /* response being filled (unary, client-streaming) */
   void *state;    /* tern_server_call_set_state */
   char *peer_identity; /* TLS client certificate CN */
-  /* The arena's first bytes live in the call itself: a small response
-   * (a message struct and a sub-message) costs no allocation. */
-  size_t small_used;
-  union {
-    long double ld;
-    void *p;
-    long long ll;
-  } small[16];
   /* inline streaming (loop thread only) */
   int inline_stream;
   int pending;    /* the handler returned TERN_STATUS_PENDING */
@@ -205,8 +187,11 @@ static int handler_setup(tern_server_call *sc) {
       finish_handler(sc, TERN_STATUS_CANCELLED);
       return -1;
     }
-    rv = tern__call_decode(c, m->request_type, msg, &sc->request);
-    free(msg);
+    /* The library frees the request after the handler: it goes in the
+     * call arena with the message buffer. */
+    rv = tern__call_decode_arena(c, m->request_type, msg, &sc->request,
+                                 &sc->request_in_arena);
+    tern__call_msg_free(c, msg);
     if (rv != TERN_OK) {
       sc->request = NULL;
       tern_server_call_set_message(sc, rv == TERN_ETOOBIG
@@ -246,15 +231,16 @@ static int handler_invoke(tern_server_call *sc) {
     code = TERN_STATUS_INTERNAL;
   }
   if (sc->request) {
-    m->codec->free_message(m->request_type, sc->request);
+    if (!sc->request_in_arena)
+      m->codec->free_message(m->request_type, sc->request);
     sc->request = NULL;
   }
   if (code == TERN_STATUS_OK && sc->response) {
     tern__msg *out;
-    int rv = tern__call_encode(m, m->response_type, sc->response,
+    int rv = tern__call_encode(c, m, m->response_type, sc->response,
                                tern__call_effective_alg(c), &out);
     if (rv == TERN_OK && too_big_to_send(sc, out)) {
-      free(out);
+      tern__call_msg_free(c, out);
       rv = TERN_ETOOBIG;
     }
     if (rv == TERN_OK)
@@ -458,16 +444,11 @@ static void sc_on_writable(struct tern_call *c) { react(SC(c)); }
 static void sc_destroy(struct tern_call *c) {
   tern_server_call *sc = SC(c);
   tern_server *s = sc->server;
-  arena_block *b = sc->arena;
-  if (sc->request) /* an inline handler that never finished */
+  if (sc->request && !sc->request_in_arena) /* an inline handler that
+                                               never finished */
     sc->entry->method->codec->free_message(sc->entry->method->request_type,
                                            sc->request);
-  while (b) {
-    arena_block *next = b->next;
-    free(b);
-    b = next;
-  }
-  tern__call_cleanup(c);
+  tern__call_cleanup(c); /* the arena too */
   free(sc->peer_identity);
   free(sc);
   /* Atomic: no server-wide lock per call. Only a shutdown waits on the
@@ -484,10 +465,12 @@ static const tern__call_hooks server_call_hooks = {
 static struct tern_call *on_new_stream(tern__conn *conn, int32_t id) {
   srv_loop *sl = conn->owner;
   tern_server *s = sl->server;
-  tern_server_call *sc = calloc(1, sizeof(*sc));
+  tern_server_call *sc = malloc(sizeof(*sc));
   (void)id;
   if (!sc)
     return NULL;
+  /* tern__call_init zeroes sc->c; the rest is zeroed here. */
+  memset((char *)sc + sizeof(sc->c), 0, sizeof(*sc) - sizeof(sc->c));
   if (tern__call_init(&sc->c, 0, NULL, &server_call_hooks, sl->loop,
                       s->opts.max_receive_message_size) != TERN_OK) {
     free(sc);
@@ -1149,32 +1132,8 @@ void *tern_server_call_state(const tern_server_call *sc) {
 }
 
 void *tern_server_call_alloc(tern_server_call *sc, size_t size) {
-  arena_block *b;
-  size_t unit = sizeof(sc->small[0]);
-  size_t units = (size + unit - 1) / unit;
-  if (size > 0 && units <= sizeof(sc->small) / unit - sc->small_used) {
-    void *p;
-    tern__call_lock(&sc->c);
-    if (units <= sizeof(sc->small) / unit - sc->small_used) {
-      p = &sc->small[sc->small_used];
-      sc->small_used += units;
-      memset(p, 0, units * unit);
-      tern__call_unlock(&sc->c);
-      return p;
-    }
-    tern__call_unlock(&sc->c);
-  }
-  if (size > SIZE_MAX - sizeof(*b))
-    return NULL;
-  b = calloc(1, sizeof(*b) + size);
-  if (!b)
-    return NULL;
-  /* Handlers and the worker both allocate: guard the list. */
-  tern__call_lock(&sc->c);
-  b->next = sc->arena;
-  sc->arena = b;
-  tern__call_unlock(&sc->c);
-  return b->data;
+  /* Handlers and the worker both allocate: tern__call_alloc locks. */
+  return tern__call_alloc(&sc->c, size, 1);
 }
 
 char *tern_server_call_strdup(tern_server_call *sc, const char *s) {
@@ -1221,7 +1180,7 @@ int tern_server_call_write_flags(tern_server_call *sc, const void *msg,
   if (m->kind != TERN_METHOD_SERVER_STREAMING &&
       m->kind != TERN_METHOD_BIDI_STREAMING)
     return TERN_ESTATE;
-  rv = tern__call_encode(m, m->response_type, msg,
+  rv = tern__call_encode(&sc->c, m, m->response_type, msg,
                          (flags & TERN_WRITE_NO_COMPRESS)
                              ? TERN_COMPRESS_IDENTITY
                              : tern__call_effective_alg(&sc->c),
@@ -1229,7 +1188,7 @@ int tern_server_call_write_flags(tern_server_call *sc, const void *msg,
   if (rv != TERN_OK)
     return rv;
   if (too_big_to_send(sc, out)) {
-    free(out);
+    tern__call_msg_free(&sc->c, out);
     return TERN_ETOOBIG; /* the call goes on; the handler decides */
   }
   inline_h = (sc->entry->flags & TERN_REGISTER_INLINE) != 0;
@@ -1257,7 +1216,7 @@ int tern_server_call_read(tern_server_call *sc, void **msg_out) {
   if (rv != 1)
     return rv;
   rv = tern__call_decode(&sc->c, m->request_type, in, msg_out);
-  free(in);
+  tern__call_msg_free(&sc->c, in);
   if (rv != TERN_OK) {
     /* The call ends INTERNAL whatever the handler returns next. */
     struct tern_call *c = &sc->c;
@@ -1276,7 +1235,7 @@ int tern_server_call_read(tern_server_call *sc, void **msg_out) {
                               : "failed to parse a request message");
       while (o) {
         tern__msg *next = o->next;
-        free(o);
+        tern__call_msg_free(c, o);
         o = next;
       }
       c->out_head = c->out_tail = NULL;

@@ -48,7 +48,7 @@ static void raw_init(const void *t, void *m) {
 }
 
 static const tern_codec raw_codec = {raw_size, raw_encode, raw_decode,
-                                     raw_free, raw_msize,  raw_init};
+                                     raw_free, raw_msize,  raw_init, NULL};
 static const tern_method raw_method = {"M", "/s.S/M", TERN_METHOD_BIDI_STREAMING,
                                        &raw_codec, NULL, NULL, NULL};
 
@@ -62,7 +62,7 @@ static void test_encode_writes_prefix_and_big_endian_length(void) {
   tern__msg *m;
   memset(body, 7, sizeof(body));
   SAY("a 300-byte message is framed as 00 00 00 01 2c + body");
-  CHECK_EQ_INT(tern__call_encode(&raw_method, NULL, &r, TERN_COMPRESS_IDENTITY, &m), TERN_OK);
+  CHECK_EQ_INT(tern__call_encode(NULL, &raw_method, NULL, &r, TERN_COMPRESS_IDENTITY, &m), TERN_OK);
   CHECK_EQ_INT(m->len, 305);
   CHECK_EQ_MEM(m->data, 5, "\x00\x00\x00\x01\x2c", 5);
   CHECK_EQ_INT(m->data[304], 7);
@@ -98,14 +98,14 @@ static void test_parser_reassembles_messages_split_anywhere(void) {
     CHECK_EQ_INT(c.in_count, 3);
     CHECK_EQ_INT(tern__call_take_in(&c, &m, 0), 1);
     CHECK_EQ_INT(m->len, 0);
-    free(m);
+    tern__call_msg_free(&c, m);
     CHECK_EQ_INT(tern__call_take_in(&c, &m, 0), 1);
     CHECK_EQ_MEM(m->data, m->len, "abc", 3);
-    free(m);
+    tern__call_msg_free(&c, m);
     CHECK_EQ_INT(tern__call_take_in(&c, &m, 0), 1);
     CHECK_EQ_INT(m->len, big);
     CHECK_EQ_INT(m->data[big - 1], 'z');
-    free(m);
+    tern__call_msg_free(&c, m);
     CHECK_EQ_INT(tern__call_take_in(&c, &m, 0), TERN_ETIMEDOUT);
     tern__call_cleanup(&c);
   }
@@ -148,15 +148,15 @@ static void test_queue_out_refuses_after_close(void) {
   raw r = {1, (const uint8_t *)"q"};
   CHECK_EQ_INT(tern__call_init(&c, 1, &raw_method, &hooks, NULL, -1),
                TERN_OK);
-  CHECK_EQ_INT(tern__call_encode(&raw_method, NULL, &r, TERN_COMPRESS_IDENTITY, &m), TERN_OK);
+  CHECK_EQ_INT(tern__call_encode(NULL, &raw_method, NULL, &r, TERN_COMPRESS_IDENTITY, &m), TERN_OK);
   CHECK_EQ_INT(tern__call_queue_out(&c, m, 1), TERN_OK);
   CHECK_EQ_INT(c.out_bytes, 6);
   c.out_closed = 1;
-  CHECK_EQ_INT(tern__call_encode(&raw_method, NULL, &r, TERN_COMPRESS_IDENTITY, &m), TERN_OK);
+  CHECK_EQ_INT(tern__call_encode(NULL, &raw_method, NULL, &r, TERN_COMPRESS_IDENTITY, &m), TERN_OK);
   SAY("writing after the half-close is TERN_ESTATE");
   CHECK_EQ_INT(tern__call_queue_out(&c, m, 1), TERN_ESTATE);
   c.done = 1;
-  CHECK_EQ_INT(tern__call_encode(&raw_method, NULL, &r, TERN_COMPRESS_IDENTITY, &m), TERN_OK);
+  CHECK_EQ_INT(tern__call_encode(NULL, &raw_method, NULL, &r, TERN_COMPRESS_IDENTITY, &m), TERN_OK);
   SAY("writing after the end is TERN_ECLOSED");
   CHECK_EQ_INT(tern__call_queue_out(&c, m, 1), TERN_ECLOSED);
   tern__call_cleanup(&c);
@@ -171,7 +171,7 @@ static int round_trip(int alg, const char *enc, const uint8_t *data,
   raw r = {len, data};
   int rv;
   *out = NULL;
-  if (tern__call_encode(&raw_method, NULL, &r, alg, &m) != TERN_OK)
+  if (tern__call_encode(NULL, &raw_method, NULL, &r, alg, &m) != TERN_OK)
     return -100;
   *flag = m->data[0];
   tern__call_init(&c, 0, &raw_method, &hooks, NULL, limit);
@@ -184,7 +184,7 @@ static int round_trip(int alg, const char *enc, const uint8_t *data,
     rv = c.aborted ? -(int)c.code : -101;
   } else {
     rv = tern__call_decode(&c, NULL, m, (void **)out);
-    free(m);
+    tern__call_msg_free(&c, m);
   }
   tern__call_cleanup(&c);
   return rv;
@@ -253,12 +253,22 @@ static void test_compressed_flag_needs_a_supported_encoding(void) {
 }
 
 static void test_accept_encoding_parses_lists(void) {
-  unsigned m = tern__accept_encoding_parse("gzip, identity ,x-snappy", 24);
+  unsigned all, m = tern__accept_encoding_parse("gzip, identity ,x-snappy", 24);
   SAY("\"gzip, identity ,x-snappy\" accepts gzip and identity, not deflate");
   CHECK(m & (1u << TERN_COMPRESS_GZIP));
   CHECK(m & (1u << TERN_COMPRESS_IDENTITY));
   CHECK(!(m & (1u << TERN_COMPRESS_DEFLATE)));
   CHECK_EQ_STR(tern_compression_name(TERN_COMPRESS_DEFLATE), "deflate");
+  SAY("the lists grpc and tern send (the fast path) accept all three");
+  all = (1u << TERN_COMPRESS_IDENTITY) | (1u << TERN_COMPRESS_DEFLATE) |
+        (1u << TERN_COMPRESS_GZIP);
+  m = tern__accept_encoding_parse("identity,deflate,gzip", 21);
+  CHECK_EQ_INT(m, all);
+  m = tern__accept_encoding_parse("identity, deflate, gzip", 23);
+  CHECK_EQ_INT(m, all);
+  SAY("a near miss goes the long way: identity and deflate only");
+  m = tern__accept_encoding_parse("identity, deflate, gzi", 22);
+  CHECK_EQ_INT(m, all & ~(1u << TERN_COMPRESS_GZIP));
 }
 
 int main(void) {
