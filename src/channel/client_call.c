@@ -15,6 +15,11 @@ struct tern_future {
 
 static client_call *CC(struct tern_call *c) { return (client_call *)c; }
 
+/* A call object must stay within glibc's per-thread cache (1032-byte
+ * chunks): bigger ones take malloc's slow path on every call. */
+typedef char client_call_fits_thread_cache[sizeof(client_call) <= 1016 ? 1
+                                                                        : -1];
+
 #define MAX_REPLAYS 3
 
 /* ---- completion (loop thread) ---------------------------------------------- */

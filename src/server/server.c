@@ -103,6 +103,12 @@ static tern_server_call *SC(struct tern_call *c) {
   return (tern_server_call *)c;
 }
 
+/* A call object must stay within glibc's per-thread cache (1032-byte
+ * chunks): bigger ones take malloc's slow path on every call. */
+typedef char server_call_fits_thread_cache[sizeof(tern_server_call) <= 1016
+                                               ? 1
+                                               : -1];
+
 /* ---- method table --------------------------------------------------------- */
 
 static uint64_t hash_path(const char *s) {

@@ -390,6 +390,24 @@ static int handshake(tern__conn *conn) {
   return -1;
 }
 
+/* Client: our write failed, typically a reset from a server that closed
+ * with our last frames unread. What it sent before (its GOAWAY, the last
+ * responses) is still in our receive buffer: hand it to nghttp2 before
+ * closing, so finished calls complete and streams past the GOAWAY count as
+ * refused, not lost. At most a connection window's worth. */
+static void read_rest(tern__conn *conn) {
+  uint8_t buf[READ_CHUNK];
+  size_t total = 0;
+  while (!conn->closed && total < CONN_WINDOW) {
+    ssize_t n = conn_recv(conn, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0 || nghttp2_session_mem_recv(conn->session, buf, (size_t)n) < 0)
+      return;
+    total += (size_t)n;
+  }
+}
+
 /* Drains nghttp2 into one buffer and writes it: one send() per batch. */
 static void conn_flush(tern__task *t) {
   tern__conn *conn = t->data;
@@ -401,6 +419,8 @@ static void conn_flush(tern__task *t) {
   for (;;) {
     int r = write_out(conn);
     if (r < 0) {
+      if (conn->is_client)
+        read_rest(conn);
       tern__conn_close(conn);
       return;
     }

@@ -242,12 +242,6 @@ static void test_goaway_races_are_replayed_not_failed(void) {
   tern_server *s;
   so.max_connection_age_ms = 40;
   so.max_connection_age_grace_ms = 5000;
-#if defined(__SANITIZE_THREAD__)
-  /* ThreadSanitizer slows everything ~10x: keep the age long relative to
-   * a call, as 40 ms is in a plain build. (A rare "connection lost" while
-   * connections churn this fast under TSan is a known open issue.) */
-  so.max_connection_age_ms = 400;
-#endif
   s = start(&so, &port);
   c.ch = chan(port, NULL);
   for (i = 0; i < 8; i++)
