@@ -172,8 +172,6 @@ void tern__call_cleanup(struct tern_call *call) {
   tern_metadata_free(call->out_headers);
   free(call->message);
   free(call->grpc_message);
-  free(call->path);
-  free(call->authority);
   pthread_cond_destroy(&call->cv);
   pthread_mutex_destroy(&call->mu);
 }
@@ -586,8 +584,9 @@ static int name_is(const uint8_t *name, size_t len, const char *lit) {
   return len == n && memcmp(name, lit, n) == 0;
 }
 
-static char *dup_bytes(const uint8_t *p, size_t len) {
-  char *s = malloc(len + 1);
+/* The request's path and authority live in the call arena. */
+static char *dup_bytes(struct tern_call *call, const uint8_t *p, size_t len) {
+  char *s = len < SIZE_MAX ? tern__call_alloc(call, len + 1, 0) : NULL;
   if (s) {
     memcpy(s, p, len);
     s[len] = '\0';
@@ -608,13 +607,11 @@ static int server_header(struct tern_call *call, const uint8_t *name,
                          size_t nlen, const uint8_t *value, size_t vlen) {
   if (nlen > 0 && name[0] == ':') {
     if (name_is(name, nlen, ":path")) {
-      free(call->path);
-      call->path = dup_bytes(value, vlen);
+      call->path = dup_bytes(call, value, vlen);
       return call->path ? 0 : -1;
     }
     if (name_is(name, nlen, ":authority")) {
-      free(call->authority);
-      call->authority = dup_bytes(value, vlen);
+      call->authority = dup_bytes(call, value, vlen);
       return call->authority ? 0 : -1;
     }
     if (name_is(name, nlen, ":method"))
@@ -644,7 +641,7 @@ static int server_header(struct tern_call *call, const uint8_t *name,
   }
   if (name_is(name, nlen, "host")) {
     if (!call->authority)
-      call->authority = dup_bytes(value, vlen);
+      call->authority = dup_bytes(call, value, vlen);
     return 0;
   }
   if (tern__metadata_key_reserved((const char *)name, nlen))

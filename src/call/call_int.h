@@ -112,8 +112,8 @@ struct tern_call {
   size_t credit_held;     /* stream window bytes not yet returned */
 
   /* server request, set on the loop thread before dispatch */
-  char *path;
-  char *authority;
+  char *path;      /* in the call arena */
+  char *authority; /* in the call arena */
   int64_t timeout_ns;     /* grpc-timeout, -1 when absent */
   size_t header_bytes;    /* this header block so far (limit) */
   int headers_too_big;
