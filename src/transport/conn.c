@@ -552,7 +552,7 @@ int tern__conn_new(tern__conn **conn_out, tern__loop *loop, int fd,
                    const tern__conn_ops *ops, void *owner) {
   nghttp2_session_callbacks *cbs;
   nghttp2_option *opt;
-  nghttp2_settings_entry iv[4];
+  nghttp2_settings_entry iv[5];
   size_t niv = 0;
   tern__conn *conn;
   int rv;
@@ -580,6 +580,9 @@ int tern__conn_new(tern__conn **conn_out, tern__loop *loop, int fd,
     return TERN_ENOMEM;
   }
   nghttp2_option_set_no_auto_window_update(opt, 1);
+  /* gRPC has no use for RFC 7540 priorities: closed streams need not be
+   * kept for a priority tree. */
+  nghttp2_option_set_no_closed_streams(opt, 1);
   /* Bound what a peer can make us queue or hold. */
   nghttp2_option_set_max_outbound_ack(opt, 1000);
   nghttp2_option_set_max_settings(opt, 32);
@@ -631,6 +634,11 @@ int tern__conn_new(tern__conn **conn_out, tern__loop *loop, int fd,
     iv[niv].settings_id = NGHTTP2_SETTINGS_ENABLE_PUSH;
     iv[niv++].value = 0;
   }
+  /* RFC 9218: we do not use RFC 7540 priorities. nghttp2 then schedules
+   * streams without its dependency tree, which costs less per stream;
+   * peers that do not know the setting ignore it. */
+  iv[niv].settings_id = NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES;
+  iv[niv++].value = 1;
   rv = nghttp2_submit_settings(conn->session, NGHTTP2_FLAG_NONE, iv, niv);
   if (rv == 0)
     rv = nghttp2_session_set_local_window_size(conn->session,
