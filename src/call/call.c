@@ -21,7 +21,6 @@ int tern__call_init(struct tern_call *call, int is_client,
   call->loop = loop;
   call->max_recv = max_recv;
   call->refs = 1;
-  call->shared = is_client;
   call->retryable = is_client;
   call->timeout_ns = -1;
   call->grpc_status = -1;
@@ -29,20 +28,24 @@ int tern__call_init(struct tern_call *call, int is_client,
   call->peer_accept = 1u << TERN_COMPRESS_IDENTITY;
   tern__task_init(&call->kick, kick_task, call);
   tern__timer_init(&call->deadline_timer, NULL, call);
-  /* in_md is made when the first metadata entry arrives: most calls of
-   * a busy server carry none. The client's is made at once: the readers
-   * of headers expect one. */
-  if (is_client && tern_metadata_new(&call->in_md) != TERN_OK)
-    return TERN_ENOMEM;
-  if (pthread_mutex_init(&call->mu, NULL) != 0) {
-    tern_metadata_free(call->in_md);
-    return TERN_ENOMEM;
+  /* in_md and trailers are made when their first entry arrives: most
+   * calls carry none. The mutex and condition only when the call is
+   * shared (tern__call_share). */
+  (void)is_client;
+  return TERN_OK;
+}
+
+int tern__call_share(struct tern_call *call) {
+  if (!call->sync_ready) {
+    if (pthread_mutex_init(&call->mu, NULL) != 0)
+      return TERN_ENOMEM;
+    if (pthread_cond_init(&call->cv, NULL) != 0) {
+      pthread_mutex_destroy(&call->mu);
+      return TERN_ENOMEM;
+    }
+    call->sync_ready = 1;
   }
-  if (pthread_cond_init(&call->cv, NULL) != 0) {
-    pthread_mutex_destroy(&call->mu);
-    tern_metadata_free(call->in_md);
-    return TERN_ENOMEM;
-  }
+  call->shared = 1;
   return TERN_OK;
 }
 
@@ -172,8 +175,10 @@ void tern__call_cleanup(struct tern_call *call) {
   tern_metadata_free(call->out_headers);
   free(call->message);
   free(call->grpc_message);
-  pthread_cond_destroy(&call->cv);
-  pthread_mutex_destroy(&call->mu);
+  if (call->sync_ready) {
+    pthread_cond_destroy(&call->cv);
+    pthread_mutex_destroy(&call->mu);
+  }
 }
 
 void tern__call_ref(struct tern_call *call) {
@@ -691,11 +696,11 @@ static int client_header(struct tern_call *call, const uint8_t *name,
   } else if (!tern__metadata_key_reserved((const char *)name, nlen)) {
     /* First HEADERS frame: initial metadata, unless it turns out to be
      * trailers-only (then moved to the trailers at the frame's end). */
-    md = call->headers_frame_seen ? call->trailers : call->in_md;
-    if (!md && call->headers_frame_seen) {
-      if (tern_metadata_new(&call->trailers) == TERN_OK)
-        md = call->trailers;
-    }
+    tern_metadata **slot =
+        call->headers_frame_seen ? &call->trailers : &call->in_md;
+    if (!*slot)
+      (void)tern_metadata_new(slot);
+    md = *slot;
     if (md)
       (void)tern__metadata_add_wire(md, (const char *)name, nlen,
                                     (const char *)value, vlen);
@@ -729,7 +734,6 @@ void tern__call_on_headers_done(struct tern_call *call, int end_stream) {
         tern_metadata_free(call->trailers);
         call->trailers = call->in_md;
         call->in_md = NULL;
-        tern_metadata_new(&call->in_md);
       }
       call->headers_in = 1;
       /* The server has the call: a replay is no longer possible. */

@@ -150,10 +150,13 @@ struct tern_call {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   int refs;   /* atomic */
-  /* Set once another thread may touch the call (client calls always; a
-   * server call when handed to a worker). Until then only its loop thread
-   * does, and the mutex is skipped: the inline hot path takes no lock. */
+  /* Set (by tern__call_share) once another thread may touch the call: a
+   * client call with a handle or a waiter, a server call when handed to
+   * a worker. Until then only one thread at a time does (the caller that
+   * sets it up, then its loop), and the mutex is skipped: the inline and
+   * async hot paths take no lock. mu and cv exist once sync_ready. */
   int shared;
+  int sync_ready;
 
   /* under mu: inbound */
   tern__msg *in_head, *in_tail;
@@ -202,11 +205,14 @@ static inline void tern__call_broadcast(struct tern_call *c) {
     pthread_cond_broadcast(&c->cv);
 }
 
-/* Creates a call with one reference. Zeroes every field (but not the
- * arena's inline bytes): the owner need not. */
+/* Creates a call with one reference, not shared. Zeroes every field (but
+ * not the arena's inline bytes): the owner need not. */
 int tern__call_init(struct tern_call *call, int is_client,
                     const tern_method *method, const tern__call_hooks *hooks,
                     tern__loop *loop, int64_t max_recv);
+/* Makes the call's mutex and condition (once) and sets shared. Before
+ * another thread can see the call. TERN_OK or TERN_ENOMEM. */
+int tern__call_share(struct tern_call *call);
 /* Frees the call's own resources (not the memory of *call itself). */
 void tern__call_cleanup(struct tern_call *call);
 void tern__call_ref(struct tern_call *call);

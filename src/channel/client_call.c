@@ -250,8 +250,11 @@ static const tern__call_hooks client_call_hooks = {
 
 /* ---- streaming API --------------------------------------------------------- */
 
+/* share: another thread than the loop will touch the call (a handle, a
+ * waiter); an async call is the loop's alone once started. */
 static int call_new(tern_channel *ch, const tern_method *method,
-                    const tern_call_options *opts, client_call **out) {
+                    const tern_call_options *opts, int share,
+                    client_call **out) {
   client_call *cc;
   if (!ch || !method || !out)
     return TERN_EINVAL;
@@ -261,7 +264,9 @@ static int call_new(tern_channel *ch, const tern_method *method,
   /* tern__call_init zeroes cc->c; the rest is zeroed here. */
   memset((char *)cc + sizeof(cc->c), 0, sizeof(*cc) - sizeof(cc->c));
   if (tern__call_init(&cc->c, 1, method, &client_call_hooks, ch->loop,
-                      ch->max_recv) != TERN_OK) {
+                      ch->max_recv) != TERN_OK ||
+      (share && tern__call_share(&cc->c) != TERN_OK)) {
+    tern__call_cleanup(&cc->c);
     free(cc);
     return TERN_ENOMEM;
   }
@@ -311,7 +316,7 @@ static void call_go(client_call *cc) {
 int tern_call_start(tern_channel *ch, const tern_method *method,
                     const tern_call_options *opts, tern_call **call_out) {
   client_call *cc;
-  int rv = call_new(ch, method, opts, &cc);
+  int rv = call_new(ch, method, opts, 1, &cc);
   if (rv != TERN_OK)
     return rv;
   call_go(cc);
@@ -466,7 +471,7 @@ const tern_metadata *tern_call_headers(tern_call *call) {
   while (!call->headers_in && !call->done)
     pthread_cond_wait(&call->cv, &call->mu);
   pthread_mutex_unlock(&call->mu);
-  return call->in_md;
+  return call->in_md ? call->in_md : tern__metadata_empty();
 }
 
 void tern_call_cancel(tern_call *call) {
@@ -502,18 +507,15 @@ static tern_status_code local_failure(int rv, tern_status *status_out) {
 /* Creates a call with its one request queued and half-closed. */
 static int unary_prepare(tern_channel *ch, const tern_method *method,
                          const void *request, const tern_call_options *opts,
-                         client_call **out) {
+                         int share, client_call **out) {
   client_call *cc;
   tern__msg *m;
   int rv;
   if (!request)
     return TERN_EINVAL;
-  rv = call_new(ch, method, opts, &cc);
+  rv = call_new(ch, method, opts, share, &cc);
   if (rv != TERN_OK)
     return rv;
-  /* Nobody else sees the call yet: its lock is not needed until
-   * call_go (the caller sets shared again if others will touch it). */
-  cc->c.shared = 0;
   rv = tern__call_encode(&cc->c, method, method->request_type, request,
                          tern__call_effective_alg(&cc->c), &m);
   if (rv != TERN_OK) {
@@ -524,7 +526,6 @@ static int unary_prepare(tern_channel *ch, const tern_method *method,
   cc->c.out_head = cc->c.out_tail = m;
   cc->c.out_bytes = m->len;
   cc->c.out_closed = 1;
-  cc->c.shared = 1;
   *out = cc;
   return TERN_OK;
 }
@@ -539,7 +540,7 @@ tern_status_code tern_unary_call(tern_channel *ch, const tern_method *method,
   if (!response_out)
     return local_failure(TERN_EINVAL, status_out);
   *response_out = NULL;
-  rv = unary_prepare(ch, method, request, opts, &cc);
+  rv = unary_prepare(ch, method, request, opts, 1, &cc);
   if (rv != TERN_OK)
     return local_failure(rv, status_out);
   call_go(cc);
@@ -556,15 +557,14 @@ int tern_unary_call_async(tern_channel *ch, const tern_method *method,
   int rv;
   if (!cb)
     return TERN_EINVAL;
-  rv = unary_prepare(ch, method, request, opts, &cc);
+  rv = unary_prepare(ch, method, request, opts, 0, &cc);
   if (rv != TERN_OK)
     return rv;
   cc->cb = cb;
   cc->cb_data = user_data;
-  /* Nobody but the channel's loop touches an async call from here on (the
-   * post below orders this write before the loop's first look): skip its
-   * lock, as for inline server calls. */
-  cc->c.shared = 0;
+  /* Not shared: nobody but the channel's loop touches an async call once
+   * it is posted (the post orders the set-up before the loop's first
+   * look), so it takes no lock, as an inline server call. */
   /* The caller's reference becomes the callback's: dropped after cb. */
   call_go(cc);
   return TERN_OK;
@@ -583,7 +583,7 @@ int tern_unary_call_future(tern_channel *ch, const tern_method *method,
   f = tern__zalloc(sizeof(*f));
   if (!f)
     return TERN_ENOMEM;
-  rv = unary_prepare(ch, method, request, opts, &cc);
+  rv = unary_prepare(ch, method, request, opts, 1, &cc);
   if (rv != TERN_OK) {
     free(f);
     return rv;

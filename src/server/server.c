@@ -315,10 +315,14 @@ static void dispatch(tern_server_call *sc) {
       sc->pending = handler_invoke(sc);
     return;
   }
-  tern__call_ref(&sc->c); /* the worker's */
   /* From here a worker touches the call too: lock from now on. The
    * queue's mutex orders this before the worker's first look. */
-  sc->c.shared = 1;
+  if (tern__call_share(&sc->c) != TERN_OK) {
+    tern__call_fail(&sc->c, TERN_STATUS_RESOURCE_EXHAUSTED,
+                    "out of memory");
+    return;
+  }
+  tern__call_ref(&sc->c); /* the worker's */
   pthread_mutex_lock(&s->mu);
   sc->wq_next = NULL;
   if (s->wq_tail)

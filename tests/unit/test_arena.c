@@ -105,6 +105,11 @@ static void test_arena_is_aligned_zeroed_and_grows(void) {
   }
   CHECK(aligned);
   CHECK(zeroed);
+  SAY("once shared, the arena takes the call's lock and still works");
+  CHECK_EQ_INT(tern__call_share(&c), TERN_OK);
+  CHECK(c.shared && c.sync_ready);
+  p = tern__call_alloc(&c, 100, 1);
+  CHECK(p != NULL && p[99] == 0);
   SAY("beyond the inline bytes it takes blocks, not one malloc per piece");
   {
     size_t blocks = 0;
