@@ -31,7 +31,6 @@ int tern__call_init(struct tern_call *call, int is_client,
   /* in_md and trailers are made when their first entry arrives: most
    * calls carry none. The mutex and condition only when the call is
    * shared (tern__call_share). */
-  (void)is_client;
   return TERN_OK;
 }
 

@@ -210,6 +210,22 @@ static inline void tern__call_broadcast(struct tern_call *c) {
 int tern__call_init(struct tern_call *call, int is_client,
                     const tern_method *method, const tern__call_hooks *hooks,
                     tern__loop *loop, int64_t max_recv);
+/* An owner's call object (server or client call, struct tern_call first)
+ * of size bytes: what follows the struct tern_call is zeroed here, the
+ * rest is left to tern__call_init. Not calloc, which skips glibc's
+ * thread cache. */
+static inline void *tern__call_object_new(size_t size) {
+  char *p = malloc(size);
+  if (p)
+    memset(p + sizeof(struct tern_call), 0, size - sizeof(struct tern_call));
+  return p;
+}
+
+/* Call objects must fit glibc's per-thread cache (1032-byte chunks):
+ * bigger ones take malloc's slow path on every call. */
+#define TERN__CALL_OBJECT_FITS(type)                                          \
+  typedef char type##_fits_thread_cache[sizeof(type) <= 1016 ? 1 : -1]
+
 /* Makes the call's mutex and condition (once) and sets shared. Before
  * another thread can see the call. TERN_OK or TERN_ENOMEM. */
 int tern__call_share(struct tern_call *call);

@@ -14,11 +14,7 @@ struct tern_future {
 };
 
 static client_call *CC(struct tern_call *c) { return (client_call *)c; }
-
-/* A call object must stay within glibc's per-thread cache (1032-byte
- * chunks): bigger ones take malloc's slow path on every call. */
-typedef char client_call_fits_thread_cache[sizeof(client_call) <= 1016 ? 1
-                                                                        : -1];
+TERN__CALL_OBJECT_FITS(client_call);
 
 #define MAX_REPLAYS 3
 
@@ -258,11 +254,9 @@ static int call_new(tern_channel *ch, const tern_method *method,
   client_call *cc;
   if (!ch || !method || !out)
     return TERN_EINVAL;
-  cc = malloc(sizeof(*cc));
+  cc = tern__call_object_new(sizeof(*cc));
   if (!cc)
     return TERN_ENOMEM;
-  /* tern__call_init zeroes cc->c; the rest is zeroed here. */
-  memset((char *)cc + sizeof(cc->c), 0, sizeof(*cc) - sizeof(cc->c));
   if (tern__call_init(&cc->c, 1, method, &client_call_hooks, ch->loop,
                       ch->max_recv) != TERN_OK ||
       (share && tern__call_share(&cc->c) != TERN_OK)) {

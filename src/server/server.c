@@ -102,12 +102,16 @@ struct tern_server_call {
 static tern_server_call *SC(struct tern_call *c) {
   return (tern_server_call *)c;
 }
+TERN__CALL_OBJECT_FITS(tern_server_call);
 
-/* A call object must stay within glibc's per-thread cache (1032-byte
- * chunks): bigger ones take malloc's slow path on every call. */
-typedef char server_call_fits_thread_cache[sizeof(tern_server_call) <= 1016
-                                               ? 1
-                                               : -1];
+/* The decoded request, unless it lives in the call arena (then it goes
+ * with the call). */
+static void free_request(tern_server_call *sc) {
+  if (sc->request && !sc->request_in_arena)
+    sc->entry->method->codec->free_message(sc->entry->method->request_type,
+                                           sc->request);
+  sc->request = NULL;
+}
 
 /* ---- method table --------------------------------------------------------- */
 
@@ -236,11 +240,7 @@ static int handler_invoke(tern_server_call *sc) {
                                      "an inline streaming call");
     code = TERN_STATUS_INTERNAL;
   }
-  if (sc->request) {
-    if (!sc->request_in_arena)
-      m->codec->free_message(m->request_type, sc->request);
-    sc->request = NULL;
-  }
+  free_request(sc);
   if (code == TERN_STATUS_OK && sc->response) {
     tern__msg *out;
     int rv = tern__call_encode(c, m, m->response_type, sc->response,
@@ -454,10 +454,7 @@ static void sc_on_writable(struct tern_call *c) { react(SC(c)); }
 static void sc_destroy(struct tern_call *c) {
   tern_server_call *sc = SC(c);
   tern_server *s = sc->server;
-  if (sc->request && !sc->request_in_arena) /* an inline handler that
-                                               never finished */
-    sc->entry->method->codec->free_message(sc->entry->method->request_type,
-                                           sc->request);
+  free_request(sc); /* an inline handler that never finished */
   tern__call_cleanup(c); /* the arena too */
   free(sc->peer_identity);
   free(sc);
@@ -475,12 +472,10 @@ static const tern__call_hooks server_call_hooks = {
 static struct tern_call *on_new_stream(tern__conn *conn, int32_t id) {
   srv_loop *sl = conn->owner;
   tern_server *s = sl->server;
-  tern_server_call *sc = malloc(sizeof(*sc));
+  tern_server_call *sc = tern__call_object_new(sizeof(*sc));
   (void)id;
   if (!sc)
     return NULL;
-  /* tern__call_init zeroes sc->c; the rest is zeroed here. */
-  memset((char *)sc + sizeof(sc->c), 0, sizeof(*sc) - sizeof(sc->c));
   if (tern__call_init(&sc->c, 0, NULL, &server_call_hooks, sl->loop,
                       s->opts.max_receive_message_size) != TERN_OK) {
     free(sc);

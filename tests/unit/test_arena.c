@@ -6,74 +6,8 @@
 #include <string.h>
 
 #include "call/call_int.h"
+#include "raw_codec.h"
 #include "test.h"
-
-/* A codec over raw bytes whose decode_with counts the arena allocations. */
-typedef struct raw {
-  size_t len;
-  uint8_t *data;
-} raw;
-
-static size_t raw_size(const void *t, const void *m) {
-  (void)t;
-  return ((const raw *)m)->len;
-}
-static size_t raw_encode(const void *t, const void *m, uint8_t *out) {
-  (void)t;
-  memcpy(out, ((const raw *)m)->data, ((const raw *)m)->len);
-  return ((const raw *)m)->len;
-}
-static int raw_decode(const void *t, const uint8_t *d, size_t n, void **o) {
-  raw *r = malloc(sizeof(raw) + n + 1);
-  (void)t;
-  if (!r)
-    return -1;
-  r->len = n;
-  r->data = (uint8_t *)(r + 1);
-  memcpy(r->data, d, n);
-  *o = r;
-  return 0;
-}
-static int decode_with_calls;
-/* Two pieces, as a message with a sub-message or a string would take. */
-static int raw_decode_with(const void *t, const uint8_t *d, size_t n,
-                           void *(*alloc)(void *ctx, size_t n), void *ctx,
-                           void **o) {
-  raw *r = alloc(ctx, sizeof(raw));
-  (void)t;
-  decode_with_calls++;
-  if (!r)
-    return -1;
-  r->data = alloc(ctx, n + 1);
-  if (!r->data)
-    return -1;
-  r->len = n;
-  memcpy(r->data, d, n);
-  *o = r;
-  return 0;
-}
-static void raw_free(const void *t, void *m) {
-  (void)t;
-  free(m);
-}
-static size_t raw_msize(const void *t) {
-  (void)t;
-  return sizeof(raw);
-}
-static void raw_init(const void *t, void *m) {
-  (void)t;
-  memset(m, 0, sizeof(raw));
-}
-
-static const tern_codec raw_codec = {raw_size,  raw_encode, raw_decode,
-                                     raw_free,  raw_msize,  raw_init,
-                                     raw_decode_with};
-static const tern_method raw_method = {"M", "/s.S/M", TERN_METHOD_BIDI_STREAMING,
-                                       &raw_codec, NULL, NULL, NULL};
-
-static void destroy_noop(struct tern_call *c) { (void)c; }
-static const tern__call_hooks hooks = {NULL, NULL, NULL, NULL, destroy_noop,
-                                       NULL, NULL};
 
 static int inside(const void *p, const void *base, size_t len) {
   return (const uint8_t *)p >= (const uint8_t *)base &&
@@ -190,7 +124,7 @@ static void test_messages_without_a_call_are_plain_heap(void) {
 
 static void test_decode_arena_uses_the_codec_allocator(void) {
   struct tern_call c;
-  raw body = {5, (uint8_t *)"hello"};
+  raw body = {5, (const uint8_t *)"hello"};
   tern__msg *wire, *in;
   void *out = NULL;
   int in_arena = 0;
@@ -203,18 +137,18 @@ static void test_decode_arena_uses_the_codec_allocator(void) {
   tern__call_msg_free(NULL, wire);
   CHECK_EQ_INT(tern__call_take_in(&c, &in, 0), 1);
   SAY("a request the library frees is decoded with the arena allocator");
-  decode_with_calls = 0;
+  raw_decode_with_calls = 0;
   CHECK_EQ_INT(tern__call_decode_arena(&c, NULL, in, &out, &in_arena),
                TERN_OK);
   CHECK_EQ_INT(in_arena, 1);
-  CHECK_EQ_INT(decode_with_calls, 1);
+  CHECK_EQ_INT(raw_decode_with_calls, 1);
   CHECK(out && ((raw *)out)->len == 5 &&
         memcmp(((raw *)out)->data, "hello", 5) == 0);
   SAY("one caller-owned decode still uses the plain decoder");
   {
     void *own = NULL;
     CHECK_EQ_INT(tern__call_decode(&c, NULL, in, &own), TERN_OK);
-    CHECK_EQ_INT(decode_with_calls, 1);
+    CHECK_EQ_INT(raw_decode_with_calls, 1);
     raw_free(NULL, own);
   }
   tern__call_msg_free(&c, in);

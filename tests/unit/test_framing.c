@@ -4,57 +4,8 @@
 #include <string.h>
 
 #include "call/call_int.h"
+#include "raw_codec.h"
 #include "test.h"
-
-/* A codec over raw bytes: the "message" is a tern__buf-like struct. */
-typedef struct raw {
-  size_t len;
-  const uint8_t *data;
-} raw;
-
-static size_t raw_size(const void *t, const void *m) {
-  (void)t;
-  return ((const raw *)m)->len;
-}
-static size_t raw_encode(const void *t, const void *m, uint8_t *out) {
-  (void)t;
-  memcpy(out, ((const raw *)m)->data, ((const raw *)m)->len);
-  return ((const raw *)m)->len;
-}
-/* Decodes into one allocation: the raw header then a copy of the bytes. */
-static int raw_decode(const void *t, const uint8_t *d, size_t n, void **o) {
-  raw *r = malloc(sizeof(raw) + n + 1);
-  (void)t;
-  if (!r)
-    return -1;
-  r->len = n;
-  r->data = (const uint8_t *)(r + 1);
-  if (n)
-    memcpy(r + 1, d, n);
-  *o = r;
-  return 0;
-}
-static void raw_free(const void *t, void *m) {
-  (void)t;
-  free(m);
-}
-static size_t raw_msize(const void *t) {
-  (void)t;
-  return sizeof(raw);
-}
-static void raw_init(const void *t, void *m) {
-  (void)t;
-  memset(m, 0, sizeof(raw));
-}
-
-static const tern_codec raw_codec = {raw_size, raw_encode, raw_decode,
-                                     raw_free, raw_msize,  raw_init, NULL};
-static const tern_method raw_method = {"M", "/s.S/M", TERN_METHOD_BIDI_STREAMING,
-                                       &raw_codec, NULL, NULL, NULL};
-
-static void destroy_noop(struct tern_call *c) { (void)c; }
-static const tern__call_hooks hooks = {NULL, NULL, NULL, NULL, destroy_noop,
-                                       NULL, NULL};
 
 static void test_encode_writes_prefix_and_big_endian_length(void) {
   uint8_t body[300];
