@@ -1,6 +1,7 @@
 /* fuzz_framing: the call layer's inbound message path without sockets, as
  * tests/unit/test_framing.c drives it: grpc-encoding header ->
- * tern__call_on_data (5-byte prefixes, reassembly across chunks, limits)
+ * the stream's on_data upcall (5-byte prefixes, reassembly across chunks,
+ * limits)
  * -> tern__call_take_in -> tern__call_decode (identity, gzip, deflate, with
  * a small receive limit).
  *
@@ -10,9 +11,9 @@
  *   cfg bits 4-6  grpc-encoding: none, identity, gzip, deflate, snappy, "",
  *                 "GZIP", gzip twice
  *   cfg bit 7     take and decode messages after every chunk (else at end)
- *   step          chunk size for tern__call_on_data (0: all at once)
+ *   step          chunk size for on_data (0: all at once)
  * When the last byte of the input is odd, the stream ends
- * (tern__call_on_end_stream) before the final drain. */
+ * (the on_end upcall) before the final drain. */
 #include <stdio.h>
 
 #include "call/call_int.h"
@@ -24,7 +25,7 @@ static const tern_method raw_method = {"M", "/f.F/M",
 
 static void destroy_noop(struct tern_call *c) { (void)c; }
 static const tern__call_hooks hooks = {NULL, NULL, NULL, NULL, destroy_noop,
-                                       NULL, NULL};
+                                       NULL, NULL, NULL};
 
 static void drain(struct tern_call *c) {
   tern__msg *m;
@@ -77,15 +78,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                              limits[(cfg >> 1) & 7]) == TERN_OK);
   enc = encodings[(cfg >> 4) & 7];
   if (enc) {
-    tern__call_on_header(&c, (const uint8_t *)"grpc-encoding", 13,
-                         (const uint8_t *)enc, strlen(enc));
+    c.stream.ops->on_header(&c.stream, (const uint8_t *)"grpc-encoding", 13,
+                            (const uint8_t *)enc, strlen(enc));
     if (((cfg >> 4) & 7) == 7)
-      tern__call_on_header(&c, (const uint8_t *)"grpc-encoding", 13,
-                           (const uint8_t *)"deflate", 7);
+      c.stream.ops->on_header(&c.stream, (const uint8_t *)"grpc-encoding",
+                              13, (const uint8_t *)"deflate", 7);
   }
   for (off = 0; off < size; off += step) {
     size_t n = off + step > size ? size - off : step;
-    FUZZ_CHECK(tern__call_on_data(&c, data + off, n) == 0);
+    FUZZ_CHECK(c.stream.ops->on_data(&c.stream, data + off, n) == 0);
     /* The parser never holds a partial message over the limit. */
     FUZZ_CHECK(c.partial == NULL || c.max_recv < 0 ||
                (int64_t)c.partial->len <= c.max_recv);
@@ -94,7 +95,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       drain(&c);
   }
   if (end_stream)
-    tern__call_on_end_stream(&c);
+    c.stream.ops->on_end(&c.stream);
   drain(&c);
   tern__call_cleanup(&c);
   return 0;

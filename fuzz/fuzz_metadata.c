@@ -1,6 +1,6 @@
 /* fuzz_metadata: what a peer's header values go through.
- *   - the header parsers of both call sides (tern__call_on_header, then
- *     tern__call_on_headers_done), which reach tern__metadata_add_wire
+ *   - the header parsers of both call sides (the stream's on_header, then
+ *     on_headers_end upcalls), which reach tern__metadata_add_wire
  *     (base64 "-bin" values, comma-joined lists), tern__timeout_parse,
  *     tern__percent_decode (grpc-message), tern__status_parse
  *     (grpc-status), tern__compression_parse and
@@ -23,7 +23,7 @@ static const tern_method raw_method = {"M", "/f.F/M",
                                        &fuzz_raw_codec, NULL, NULL, NULL};
 static void destroy_noop(struct tern_call *c) { (void)c; }
 static const tern__call_hooks hooks = {NULL, NULL, NULL, NULL, destroy_noop,
-                                       NULL, NULL};
+                                       NULL, NULL, NULL};
 
 static void check_list(const tern_metadata *md) {
   size_t i, n = tern_metadata_count(md);
@@ -118,12 +118,13 @@ static void header_block(const char *s, size_t n, int is_client,
     const char *v = colon ? colon + 1 : line + llen;
     size_t vlen = colon ? llen - klen - 1 : 0;
     /* 0 or -1 (out of memory); either is fine, a crash is not. */
-    int rv = tern__call_on_header(&c, (const uint8_t *)line, klen,
-                                  (const uint8_t *)v, vlen);
+    int rv = c.stream.ops->on_header(&c.stream, (const uint8_t *)line, klen,
+                                     (const uint8_t *)v, vlen);
     FUZZ_CHECK(rv == 0 || rv == -1);
     off += llen + 1;
   }
-  tern__call_on_headers_done(&c, end_stream);
+  c.stream.ops->on_headers_end(&c.stream,
+                               end_stream ? TERN__HEADERS_END_STREAM : 0);
 
   /* What the call kept is a well-formed list that copies. */
   FUZZ_CHECK(tern_metadata_new(&copy) == TERN_OK);

@@ -1,17 +1,24 @@
-/* One gRPC call on one HTTP/2 stream, shared by the client and server
- * sides: message framing, metadata, status, and the hand-over between the
- * I/O thread (which alone touches nghttp2) and user or worker threads
- * (which read, write and wait under the call's mutex). */
+/* One gRPC call on one stream of the transport, shared by the client and
+ * server sides: a state machine fed header fields and body bytes through
+ * the stream upcalls, which answers with header lists and framed
+ * messages through the stream downcalls (transport/transport_int.h). It
+ * does no I/O and knows no HTTP/2. Here too is the hand-over between the
+ * I/O thread and user or worker threads (which read, write and wait under
+ * the call's mutex). The server and the channel change a call only
+ * through the functions below.
+ *
+ * Files: call.c (state, the stream upcalls, queues, the end), arena.c
+ * (call memory, message buffers), framing.c (the 5-byte framing, encode,
+ * decode), compress.c (gzip and deflate), headers.c (the header lists
+ * both sides send and what they make of those they receive). */
 #ifndef TERN_CALL_INT_H
 #define TERN_CALL_INT_H
 
-#include <nghttp2/nghttp2.h>
 #include <pthread.h>
 
 #include "common/common_int.h"
 #include "loop/loop_int.h"
-
-typedef struct tern__conn tern__conn;
+#include "transport/transport_int.h"
 
 /* A message in a queue: framed bytes (prefix included) on the way out, the
  * body without prefix on the way in. Made and freed with
@@ -69,22 +76,30 @@ typedef struct tern__call_hooks {
   /* The peer half-closed (END_STREAM). */
   void (*on_half_close)(struct tern_call *call);
   /* The stream is gone (closed, reset, or its connection died); error is
-   * the HTTP/2 error code, or TERN__CONN_LOST. The call is detached from
-   * the connection when this returns. */
-  void (*on_stream_closed)(struct tern_call *call, uint32_t error);
+   * the stream error code (TERN__RST_*), or TERN__CONN_LOST with why the
+   * connection went in why (NULL when not known). The call is detached
+   * from its stream when this runs. */
+  void (*on_stream_closed)(struct tern_call *call, uint32_t error,
+                           const char *why);
   /* Frees the owner's part of the call when the last ref is dropped. */
   void (*destroy)(struct tern_call *call);
   /* Optional: runs instead of tern__call_kick_now when the kick task
    * fires (the client uses it to start calls not yet on a stream). */
   void (*on_kick)(struct tern_call *call);
   /* Optional: the outbound queue drained after a writer got TERN_EAGAIN
-   * (inline handlers). Runs inside nghttp2's send: defer real work. */
+   * (inline handlers). Runs inside the transport's write: defer real
+   * work. */
   void (*on_writable)(struct tern_call *call);
+  /* Optional: the deadline passed (tern__call_start_deadline). Without
+   * it the call fails DEADLINE_EXCEEDED. */
+  void (*on_deadline)(struct tern_call *call);
 } tern__call_hooks;
 
-#define TERN__CONN_LOST 0xffffffffu
-
 struct tern_call {
+  /* The stream the call is on (stream.conn NULL when none). First: the
+   * stream upcalls find their call from it. */
+  tern__stream stream;
+
   /* fixed at creation */
   int is_client;
   const tern_method *method;
@@ -93,21 +108,16 @@ struct tern_call {
   int64_t max_recv; /* < 0: unlimited */
 
   /* loop thread only */
-  tern__conn *conn;
-  int32_t stream_id;
-  struct tern_call *conn_prev, *conn_next; /* conn's list */
   uint8_t pfx[5];
   size_t pfx_len;
   tern__msg *partial;
   size_t partial_have;
-  int data_deferred;      /* the data provider said DEFERRED */
   int submitted;          /* request/response headers submitted */
-  int out_eof_sent;       /* the provider returned EOF */
-  int rst_sent;
-  int headers_frame_seen; /* first HEADERS frame (client) processed */
+  int out_eof_sent;       /* the last bytes went to the transport */
+  int headers_frame_seen; /* first header block processed */
   int http_status;        /* client: :status */
   tern__timer deadline_timer;
-  tern__task kick;        /* posted by other threads: see tern__call_kick */
+  tern__task kick;        /* posted by other threads: see tern__call_wake */
   int64_t deadline_ns;    /* 0: none */
   size_t credit_held;     /* stream window bytes not yet returned */
 
@@ -115,11 +125,6 @@ struct tern_call {
   char *path;      /* in the call arena */
   char *authority; /* in the call arena */
   int64_t timeout_ns;     /* grpc-timeout, -1 when absent */
-  size_t header_bytes;    /* this header block so far (limit) */
-  int headers_too_big;
-  /* Why the connection went (TLS alert, handshake...), while on_close
-   * runs for TERN__CONN_LOST; NULL when not known. */
-  const char *close_reason;
   int bad_method;         /* :method was not POST */
   int bad_content_type;   /* content-type is not application/grpc[+-;]... */
 
@@ -182,7 +187,7 @@ struct tern_call {
 
   /* under mu: the end */
   int cancel_requested; /* a user thread asked to cancel */
-  int aborted;          /* server: the call failed under the handler */
+  int aborted;          /* the call failed: output dropped */
   int done;             /* client: status known; server: stream closed */
   tern_status_code code;
   char *message;
@@ -204,6 +209,8 @@ static inline void tern__call_broadcast(struct tern_call *c) {
   if (c->shared)
     pthread_cond_broadcast(&c->cv);
 }
+
+/* ---- life (call.c) ------------------------------------------------------ */
 
 /* Creates a call with one reference, not shared. Zeroes every field (but
  * not the arena's inline bytes): the owner need not. */
@@ -241,10 +248,14 @@ void tern__call_wake(struct tern_call *call);
 /* Loop thread: what the kick task does, run now. */
 void tern__call_kick_now(struct tern_call *call);
 
+/* ---- memory (arena.c) ------------------------------------------------------ */
+
 /* Any thread: size bytes (aligned for any type) that live until the call
  * is destroyed; zeroed when zero is set. NULL when out of memory. Takes
  * the call's lock when shared: never call it holding mu. */
 void *tern__call_alloc(struct tern_call *call, size_t size, int zero);
+/* The same, for a caller that holds mu (or a call not shared). */
+void *tern__call_alloc_locked(struct tern_call *call, size_t size);
 
 /* Any thread: a message buffer of len bytes (len, cap set; off,
  * compressed 0). The first of each direction comes from the call arena,
@@ -255,6 +266,12 @@ tern__msg *tern__call_msg_new(struct tern_call *call, int dir, size_t len);
 /* Any thread: gives a message buffer back (to the spare slot, the arena,
  * or free). NULL is ignored. */
 void tern__call_msg_free(struct tern_call *call, tern__msg *m);
+/* Frees a chain of messages (call may be NULL). */
+void tern__call_msg_free_all(struct tern_call *call, tern__msg *m);
+/* Frees the arena's blocks and spare buffers. */
+void tern__call_arena_free(struct tern_call *call);
+
+/* ---- messages (framing.c) ---------------------------------------------------- */
 
 /* Encodes msg into a framed outbound message of call (see msg_new; call
  * may be NULL), compressed with alg (a tern_compression; DEFAULT and
@@ -276,6 +293,18 @@ int tern__call_decode(struct tern_call *call, const void *type,
 int tern__call_decode_arena(struct tern_call *call, const void *type,
                             const tern__msg *m, void **msg_out,
                             int *in_arena);
+/* The one mapping of a decode failure (tern__call_decode's result, or
+ * TERN_ECLOSED for a missing message) to a status and its message, for
+ * the side that decodes: requests on a server, responses on a client. */
+tern_status_code tern__call_decode_status(const struct tern_call *call,
+                                          int rv, const char **msg);
+
+/* Loop thread: the body bytes of the stream, split anywhere, through the
+ * 5-byte framing into whole messages on the inbound queue. A prefix the
+ * call cannot take (too big, compressed without an encoding) fails the
+ * call. Returns how many whole messages were queued. */
+int tern__call_deframe(struct tern_call *call, const uint8_t *data,
+                       size_t len);
 
 /* The algorithm a writer uses: send_alg when the peer accepts it, else
  * identity. */
@@ -294,6 +323,49 @@ int tern__decompress(tern_compression alg, const uint8_t *in, size_t n,
 
 #define TERN__ACCEPT_ENCODING "identity,deflate,gzip"
 
+/* ---- header lists (headers.c) ---------------------------------------------- */
+
+/* What a client's request headers carry besides the call's own. */
+typedef struct tern__request_info {
+  const char *scheme;     /* "http" or "https" */
+  const char *authority;  /* kept: outlives the stream */
+  const char *user_agent; /* kept */
+  const tern_metadata *md[3]; /* sent in order; NULL entries skipped */
+} tern__request_info;
+
+/* Client: the request headers of call. */
+void tern__call_request_headers(struct tern_call *call,
+                                const tern__request_info *info,
+                                tern__hdrs *l);
+/* Server: the response headers, and the status when trailers_only. Caller
+ * holds mu. */
+void tern__call_response_headers(struct tern_call *call, int trailers_only,
+                                 tern__hdrs *l);
+/* Server: the status and trailing metadata. Caller holds mu. */
+void tern__call_status_headers(struct tern_call *call, tern__hdrs *l);
+/* One received header field: what the call makes of it. 0, or -1 when out
+ * of memory. */
+int tern__call_header_in(struct tern_call *call, const uint8_t *name,
+                         size_t namelen, const uint8_t *value,
+                         size_t valuelen);
+
+/* ---- the stream (call.c) ------------------------------------------------------ */
+
+/* The upcalls every call gives its stream. */
+extern const tern__stream_ops tern__call_stream_ops;
+
+/* Client, loop thread: opens a stream on conn for the call with header
+ * list l. The stream holds a reference until it closes. The stream id
+ * (> 0), or a negative value. */
+int32_t tern__call_open_stream(struct tern_call *call, tern__conn *conn,
+                               const tern__hdrs *l);
+/* Loop thread: the call's stream is still on a connection. */
+static inline int tern__call_on_stream(const struct tern_call *call) {
+  return call->stream.conn != NULL;
+}
+
+/* ---- queues (call.c) -------------------------------------------------------- */
+
 /* How tern__call_queue_out treats a full queue (more than the high water
  * mark queued). */
 enum { TERN__QUEUE_WAIT = 0, TERN__QUEUE_FORCE = 1, TERN__QUEUE_EAGAIN = 2 };
@@ -305,24 +377,16 @@ enum { TERN__QUEUE_WAIT = 0, TERN__QUEUE_FORCE = 1, TERN__QUEUE_EAGAIN = 2 };
 int tern__call_queue_out(struct tern_call *call, tern__msg *m, int mode);
 
 /* Any thread: waits for the next inbound message. 1 with *m_out, 0 when the
- * peer half-closed, TERN_ECLOSED when the call ended without that. */
+ * peer half-closed, TERN_ECLOSED when the call ended without that,
+ * TERN_ETIMEDOUT when wait is 0 (or the call is not shared) and nothing
+ * is there yet. */
 int tern__call_take_in(struct tern_call *call, tern__msg **m_out, int wait);
 
-/* Loop thread, used by the connection's nghttp2 callbacks. */
-int tern__call_on_header(struct tern_call *call, const uint8_t *name,
-                         size_t namelen, const uint8_t *value,
-                         size_t valuelen);
-void tern__call_on_headers_done(struct tern_call *call, int end_stream);
-int tern__call_on_data(struct tern_call *call, const uint8_t *data,
-                       size_t len);
-void tern__call_on_end_stream(struct tern_call *call);
-void tern__call_on_close(struct tern_call *call, uint32_t error);
-ssize_t tern__call_read_data(struct tern_call *call, uint8_t *buf,
-                             size_t length, uint32_t *data_flags);
-
-/* Loop thread: moves n queued outbound bytes to dst (a DATA frame's
- * payload); wakes writers waiting for room. */
-int tern__call_take_out(struct tern_call *call, tern__buf *dst, size_t n);
+/* Client, any thread: half-closes (nothing more to send). 1 when it was
+ * open (wake the loop), 0 when closed already or the call is over. */
+int tern__call_close_send(struct tern_call *call);
+/* Any thread: asks to cancel. 1 when this is news (wake the loop). */
+int tern__call_request_cancel(struct tern_call *call);
 
 /* Client, loop thread: stops keeping sent messages for a retry. */
 void tern__call_drop_sent(struct tern_call *call);
@@ -331,22 +395,57 @@ void tern__call_drop_sent(struct tern_call *call);
  * when the call cannot be replayed. */
 int tern__call_rewind(struct tern_call *call);
 
-/* Loop thread: the data provider every call submits with. */
-extern const nghttp2_data_provider tern__call_data_provider;
+/* ---- status and the end (call.c) -------------------------------------------- */
 
-/* Loop thread: ends the call with a status. Server: the status is sent
- * (trailers-only if nothing was sent yet), queued messages are dropped
- * and the handler sees the call cancelled. Client: RST_STREAM(CANCEL) and
- * the call ends locally with that status. */
+/* How tern__call_end ends a call. */
+#define TERN__END_ABORT 0x1u /* the call failed: queued output is dropped
+                                and the handler (server) sees it
+                                cancelled; a client's stream is reset */
+
+/* Any thread: the one way a call is ended with a status. Server: sets the
+ * status to send (unless one is set: then nothing), after what is queued
+ * unless TERN__END_ABORT. Client: the call's status (unless known),
+ * and with TERN__END_ABORT the stream is reset. The loop is told (at once
+ * on its thread, else woken). Returns 1 when this call set the status. */
+int tern__call_end(struct tern_call *call, tern_status_code code,
+                   const char *msg, unsigned how);
+
+/* Loop thread: tern__call_end(..., TERN__END_ABORT). */
 void tern__call_fail(struct tern_call *call, tern_status_code code,
                      const char *msg);
 
-/* Loop thread: RST_STREAM once. */
+/* Loop thread: resets the stream once. */
 void tern__call_reset(struct tern_call *call, uint32_t error);
 
-/* Client: builds a status from the received trailers (fields under mu).
- * Server: the status to send. */
-void tern__call_set_status(struct tern_call *call, tern_status_code code,
-                           const char *message);
+/* Server, loop thread: answers with a bare HTTP status (405, 415...) and
+ * ends the call. */
+void tern__call_http_error(struct tern_call *call, const char *status);
+
+/* Any thread: replaces the status message of a call not ended yet (server:
+ * status not set). TERN_ENOMEM. */
+int tern__call_set_message(struct tern_call *call, const char *msg);
+
+/* Server, any thread: adds metadata to the response headers (trailers 0)
+ * or trailers (1). */
+int tern__call_add_metadata(struct tern_call *call, int trailers,
+                            const char *key, const void *value, size_t len,
+                            int bin);
+/* Server, any thread: the response headers go out now. */
+void tern__call_send_headers(struct tern_call *call);
+/* Server, loop thread: the method, once the request's path is known. */
+void tern__call_set_method(struct tern_call *call, const tern_method *m);
+/* Any thread: the algorithm to send with, unless a message or the headers
+ * went already (TERN_ESTATE). */
+int tern__call_set_send_alg(struct tern_call *call, int alg);
+
+/* Loop thread: arms the deadline (absolute, monotonic ns); at expiry
+ * hooks->on_deadline, or the call fails DEADLINE_EXCEEDED. */
+void tern__call_start_deadline(struct tern_call *call, int64_t deadline_ns);
+void tern__call_stop_deadline(struct tern_call *call);
+
+/* Client, loop thread: records the final status unless the call has one;
+ * wakes waiters. Returns the status the call ended with. */
+tern_status_code tern__call_complete(struct tern_call *call,
+                                     tern_status_code code, const char *msg);
 
 #endif /* TERN_CALL_INT_H */

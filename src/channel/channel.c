@@ -167,25 +167,19 @@ fail:
 
 static void conn_goaway(tern__conn *conn) {
   tern_channel *ch = conn->owner;
-  /* No new streams here: the next call opens a new connection. */
-  conn->draining = 1;
+  /* No new streams there (the connection closes by itself once its last
+   * stream ends): the next call opens a new connection. */
   if (ch->conn == conn) {
     ch->conn = NULL;
     set_state(ch, TERN_CHANNEL_IDLE);
   }
-  tern__conn_schedule_flush(conn);
 }
 
 static void attempt_next(tern_channel *ch);
 
 static void conn_closed(tern__conn *conn) {
   tern_channel *ch = conn->owner;
-  if (conn->owner_prev)
-    conn->owner_prev->owner_next = conn->owner_next;
-  else
-    ch->conns = conn->owner_next;
-  if (conn->owner_next)
-    conn->owner_next->owner_prev = conn->owner_prev;
+  tern__queue_remove(&conn->owner_node);
   if (ch->handshaking == conn) {
     /* The TLS handshake failed: that address failed. */
     ch->handshaking = NULL;
@@ -247,7 +241,7 @@ static void connect_failed(tern_channel *ch) {
 }
 
 static void connected(tern_channel *ch) {
-  tern__conn_config cfg;
+  tern__h2_config cfg;
   tern__conn *conn;
   int fd = ch->connect_fd, one = 1;
   tern__io_stop(ch->loop, &ch->connect_io);
@@ -260,24 +254,22 @@ static void connected(tern_channel *ch) {
   cfg.max_concurrent_streams = 0;
   cfg.initial_window = CLIENT_WINDOW;
   cfg.max_header_list = MAX_HEADER_LIST;
-  if (tern__conn_new(&conn, ch->loop, fd, 1, &cfg, &client_conn_ops, ch) !=
+  cfg.tls = ch->tls;
+  cfg.tls_host = ch->tls_host;
+  /* Takes fd over, even when it fails. */
+  if (tern__h2_conn_new(&conn, ch->loop, fd, 1, &cfg, &client_conn_ops, ch) !=
       TERN_OK) {
-    close(fd);
+    if (ch->tls) {
+      tern__timer_stop(ch->loop, &ch->connect_timer);
+      snprintf(ch->last_error, sizeof(ch->last_error), "TLS setup failed");
+    }
     ch->addr_idx++;
     attempt_next(ch);
     return;
   }
-  conn->owner_prev = NULL;
-  conn->owner_next = ch->conns;
-  if (ch->conns)
-    ch->conns->owner_prev = conn;
-  ch->conns = conn;
+  tern__queue_insert_head(&ch->conns, &conn->owner_node);
   if (ch->tls) {
-    ch->handshaking = conn;
-    if (tern__conn_start_tls(conn, ch->tls, ch->tls_host) != TERN_OK) {
-      snprintf(conn->error, sizeof(conn->error), "TLS setup failed");
-      tern__conn_close(conn); /* conn_closed tries the next address */
-    }
+    ch->handshaking = conn; /* conn_tls_ready or conn_closed goes on */
     return;
   }
   conn_ready(ch, conn);
@@ -301,9 +293,8 @@ static void connect_io_cb(tern__io *io, unsigned events) {
 static void connect_timeout(tern__timer *t) {
   tern_channel *ch = t->data;
   if (ch->handshaking) {
-    snprintf(ch->handshaking->error, sizeof(ch->handshaking->error),
-             "TLS handshake timed out");
-    tern__conn_close(ch->handshaking); /* conn_closed goes on */
+    /* conn_closed goes on */
+    tern__conn_fail(ch->handshaking, "TLS handshake timed out");
     return;
   }
   snprintf(ch->last_error, sizeof(ch->last_error), "connect timed out");
@@ -375,101 +366,19 @@ static void start_connect(tern_channel *ch) {
 
 int tern__channel_send_request(tern_channel *ch, client_call *cc,
                                tern__conn *conn) {
-  /* Most requests carry little metadata: their header lists live on the
-   * stack. */
-  nghttp2_nv nv_local[24];
-  char *owned_local[8];
-  nghttp2_nv *nv = nv_local;
-  const tern_metadata *lists[3];
-  size_t n = 0, i, k, cap, nmd = 0;
-  char timeout[16];
-  char **owned = owned_local;
-  size_t n_owned = 0;
+  tern__request_info info;
+  tern__hdrs l;
   int32_t id;
-  const char *path = cc->c.method->path;
-  lists[0] = ch->credentials;
-  lists[1] = cc->credentials;
-  lists[2] = cc->send_md;
-  for (k = 0; k < 3; k++)
-    nmd += lists[k] ? tern_metadata_count(lists[k]) : 0;
-  cap = 10 + nmd;
-  if (cap > sizeof(nv_local) / sizeof(nv_local[0]))
-    nv = malloc(cap * sizeof(*nv));
-  if (nmd > sizeof(owned_local) / sizeof(owned_local[0]))
-    owned = malloc(nmd * sizeof(*owned));
-  if (!nv || !owned) {
-    if (nv != nv_local)
-      free(nv);
-    if (owned != owned_local)
-      free(owned);
-    return -1;
-  }
-#define NVF(nm, val, vl, fl)                                                   \
-  do {                                                                         \
-    nv[n].name = (uint8_t *)(nm);                                              \
-    nv[n].namelen = strlen(nm);                                                \
-    nv[n].value = (uint8_t *)(val);                                            \
-    nv[n].valuelen = (vl);                                                     \
-    nv[n].flags = (fl);                                                        \
-    n++;                                                                       \
-  } while (0)
-#define NV(nm, val, vl) NVF(nm, val, vl, NGHTTP2_NV_FLAG_NONE)
-  /* Names and values that outlive the stream (literals, the method's
-   * path, the channel's strings) are not copied by nghttp2. */
-#define NV_KEEP(nm, val, vl)                                                   \
-  NVF(nm, val, vl, NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE)
-  NV_KEEP(":method", "POST", 4);
-  if (ch->tls)
-    NV_KEEP(":scheme", "https", 5);
-  else
-    NV_KEEP(":scheme", "http", 4);
-  NV_KEEP(":path", path, strlen(path));
-  NV_KEEP(":authority", ch->authority, strlen(ch->authority));
-  NV_KEEP("te", "trailers", 8);
-  NV_KEEP("content-type", "application/grpc", 16);
-  NV_KEEP("user-agent", ch->user_agent, strlen(ch->user_agent));
-  NV_KEEP("grpc-accept-encoding", TERN__ACCEPT_ENCODING,
-          sizeof(TERN__ACCEPT_ENCODING) - 1);
-  if (tern__call_effective_alg(&cc->c) > TERN_COMPRESS_IDENTITY) {
-    const char *enc = tern_compression_name(
-        (tern_compression)tern__call_effective_alg(&cc->c));
-    NV_KEEP("grpc-encoding", enc, strlen(enc));
-  }
-  if (cc->c.deadline_ns > 0) {
-    int64_t left = cc->c.deadline_ns - tern__now_ns();
-    size_t tl = tern__timeout_format(left > 0 ? left : 1, timeout);
-    NV("grpc-timeout", timeout, tl);
-  }
-  for (k = 0; k < 3; k++) {
-    size_t cnt = lists[k] ? tern_metadata_count(lists[k]) : 0;
-    for (i = 0; i < cnt; i++) {
-      const char *key, *v;
-      size_t vlen, klen;
-      tern_metadata_get_at(lists[k], i, &key, &v, &vlen);
-      klen = strlen(key);
-      if (tern__metadata_key_reserved(key, klen))
-        continue;
-      if (tern__metadata_is_bin_key(key, klen)) {
-        char *enc = malloc(tern__base64_encoded_len(vlen) + 1);
-        if (!enc)
-          continue;
-        owned[n_owned++] = enc;
-        NV(key, enc, tern__base64_encode((const uint8_t *)v, vlen, enc));
-      } else {
-        NV(key, v, vlen);
-      }
-    }
-  }
-#undef NV_KEEP
-#undef NV
-#undef NVF
-  id = tern__conn_submit_request(conn, &cc->c, nv, n);
-  for (i = 0; i < n_owned; i++)
-    free(owned[i]);
-  if (owned != owned_local)
-    free(owned);
-  if (nv != nv_local)
-    free(nv);
+  info.scheme = ch->tls ? "https" : "http";
+  info.authority = ch->authority;
+  info.user_agent = ch->user_agent;
+  info.md[0] = ch->credentials;
+  info.md[1] = cc->credentials;
+  info.md[2] = cc->send_md;
+  tern__hdrs_init(&l);
+  tern__call_request_headers(&cc->c, &info, &l);
+  id = l.failed ? -1 : tern__call_open_stream(&cc->c, conn, &l);
+  tern__hdrs_free(&l);
   return id > 0 ? 0 : -1;
 }
 
@@ -574,6 +483,7 @@ int tern_channel_new(tern_channel **channel_out, const char *target,
                      o.max_backoff_ms > 0 ? o.max_backoff_ms : 120000,
                      (uint64_t)tern__now_ns() ^ (uint64_t)(uintptr_t)ch);
   ch->connect_fd = -1;
+  tern__queue_init(&ch->conns);
   ch->refs = 1;
   ch->state = TERN_CHANNEL_IDLE;
   tern__timer_init(&ch->connect_timer, connect_timeout, ch);
@@ -636,6 +546,7 @@ static void close_task(void *arg) {
   close_req *r = arg;
   tern_channel *ch = r->ch;
   client_call *cc, *next;
+  tern__queue *q;
   ch->closing = 1;
   tern__timer_stop(ch->loop, &ch->backoff_timer);
   tern__timer_stop(ch->loop, &ch->connect_timer);
@@ -650,8 +561,8 @@ static void close_task(void *arg) {
     next = cc->act_next;
     tern__client_call_complete(cc, TERN_STATUS_CANCELLED, "channel closed");
   }
-  while (ch->conns)
-    tern__conn_close(ch->conns);
+  while ((q = tern__queue_head(&ch->conns)) != NULL)
+    tern__conn_close(tern__queue_data(q, tern__conn, owner_node));
   set_state(ch, TERN_CHANNEL_SHUTDOWN);
   pthread_mutex_lock(&r->mu);
   r->done = 1;

@@ -5,7 +5,7 @@
 
 #include <sys/socket.h>
 
-#include "transport/transport_int.h"
+#include "call/call_int.h"
 
 typedef struct client_call client_call;
 
@@ -24,7 +24,8 @@ struct tern_channel {
 
   /* loop thread only */
   tern__conn *conn;      /* ready connection for new calls */
-  tern__conn *conns;     /* every open connection (incl. draining) */
+  tern__queue conns;     /* every open connection (incl. draining), via
+                            conn->owner_node */
   int connect_fd;
   tern__io connect_io;
   tern__timer connect_timer;
@@ -51,6 +52,7 @@ struct client_call {
   tern_metadata *credentials; /* per-call credentials */
   tern_metadata *headers_out, *trailers_out;
   int wait_for_ready;
+  int64_t deadline_ns; /* 0: none; armed when the call starts */
   int md_delivered;  /* headers_out / trailers_out filled */
 
   /* loop thread only */

@@ -64,7 +64,7 @@ void tern__client_call_complete(client_call *cc, tern_status_code code,
   if (cc->delivered)
     return;
   cc->delivered = 1;
-  tern__timer_stop(c->loop, &c->deadline_timer);
+  tern__call_stop_deadline(c);
   tern__channel_unqueue(cc->channel, cc);
   unlink_active(cc);
   /* A failure that lands after our deadline is reported as the deadline
@@ -74,27 +74,19 @@ void tern__client_call_complete(client_call *cc, tern_status_code code,
     code = TERN_STATUS_DEADLINE_EXCEEDED;
     msg = "deadline exceeded";
   }
-  tern__call_lock(c);
-  if (!c->done) {
-    c->done = 1;
-    c->code = code;
-    free(c->message);
-    c->message = msg ? strdup(msg) : NULL;
-  }
-  tern__call_broadcast(c);
+  code = tern__call_complete(c, code, msg);
   cb = cc->cb;
-  if (cb)
+  if (cb) {
+    tern__call_lock(c);
     fill_md_out(cc);
-  tern__call_unlock(c);
+    tern__call_unlock(c);
+  }
   /* The stream may still be open (status came before our half-close, or
    * the call was cancelled): reset it so both ends let go. A stream both
-   * sides have ended is closed already: a reset would only cost both ends
-   * a frame per call. */
-  if (c->conn && c->stream_id > 0 &&
-      !(c->in_closed && nghttp2_session_get_stream_local_close(
-                            c->conn->session, c->stream_id) == 1))
-    tern__call_reset(c, c->code == TERN_STATUS_OK ? NGHTTP2_NO_ERROR
-                                                   : NGHTTP2_CANCEL);
+   * sides have ended is left alone (the transport sees to it): a reset
+   * would only cost both ends a frame per call. */
+  tern__call_reset(c, code == TERN_STATUS_OK ? TERN__RST_NO_ERROR
+                                             : TERN__RST_CANCEL);
   if (cb) {
     tern_status st;
     void *resp = NULL;
@@ -106,12 +98,9 @@ void tern__client_call_complete(client_call *cc, tern_status_code code,
                    ? tern__call_decode(c, c->method->response_type, m, &resp)
                    : TERN_ECLOSED;
       if (rv != TERN_OK) {
-        st.code = rv == TERN_ETOOBIG ? TERN_STATUS_RESOURCE_EXHAUSTED
-                                     : TERN_STATUS_INTERNAL;
-        st.message = rv == TERN_ECLOSED ? "the server sent no response message"
-                     : rv == TERN_ETOOBIG
-                         ? "response larger than the limit once decompressed"
-                         : "failed to parse the response";
+        const char *why;
+        st.code = tern__call_decode_status(c, rv, &why);
+        st.message = (char *)why;
         resp = NULL;
       }
       tern__call_msg_free(c, m);
@@ -124,10 +113,9 @@ void tern__client_call_complete(client_call *cc, tern_status_code code,
 
 /* ---- hooks ------------------------------------------------------------------- */
 
-static void cc_deadline(tern__timer *t) {
-  client_call *cc = t->data;
-  tern__call_reset(&cc->c, NGHTTP2_CANCEL);
-  tern__client_call_complete(cc, TERN_STATUS_DEADLINE_EXCEEDED,
+static void cc_on_deadline(struct tern_call *c) {
+  tern__call_reset(c, TERN__RST_CANCEL);
+  tern__client_call_complete(CC(c), TERN_STATUS_DEADLINE_EXCEEDED,
                              "deadline exceeded");
 }
 
@@ -160,14 +148,15 @@ static void cc_on_half_close(struct tern_call *c) {
   tern__client_call_complete(cc, code, msg);
 }
 
-static void cc_on_stream_closed(struct tern_call *c, uint32_t error) {
+static void cc_on_stream_closed(struct tern_call *c, uint32_t error,
+                                const char *why_lost) {
   client_call *cc = CC(c);
   tern_status_code code;
   const char *msg;
   /* Transparent retry (as grpc): a stream the server refused before
    * processing it (REFUSED_STREAM, or above a GOAWAY's last stream id) is
    * replayed on a connection that takes it, a few times at most. */
-  if (error == NGHTTP2_REFUSED_STREAM && !cc->delivered &&
+  if (error == TERN__RST_REFUSED_STREAM && !cc->delivered &&
       cc->replays < MAX_REPLAYS && tern__call_rewind(c) == 0) {
     cc->replays++;
     tern__channel_submit(cc->channel, cc);
@@ -175,8 +164,8 @@ static void cc_on_stream_closed(struct tern_call *c, uint32_t error) {
   }
   if (error == TERN__CONN_LOST) {
     code = TERN_STATUS_UNAVAILABLE;
-    msg = c->close_reason ? c->close_reason : "connection lost";
-  } else if (error == NGHTTP2_NO_ERROR) {
+    msg = why_lost ? why_lost : "connection lost";
+  } else if (error == TERN__RST_NO_ERROR) {
     tern__call_lock(c);
     take_status_from_response(cc, &code, &msg);
     tern__call_unlock(c);
@@ -186,9 +175,9 @@ static void cc_on_stream_closed(struct tern_call *c, uint32_t error) {
     char why[96];
     code = tern__status_from_h2_error(error);
     snprintf(why, sizeof(why), "stream reset: %s",
-             nghttp2_http2_strerror(error));
+             tern__h2_error_name(error));
     tern__client_call_complete(cc, code,
-                               error == NGHTTP2_REFUSED_STREAM
+                               error == TERN__RST_REFUSED_STREAM
                                    ? "stream refused by the server"
                                    : why);
     return;
@@ -223,16 +212,13 @@ static void cc_on_kick(struct tern_call *c) {
     if (cc->act_next)
       cc->act_next->act_prev = cc;
     cc->channel->active = cc;
-    if (c->deadline_ns > 0) {
-      c->deadline_timer.cb = cc_deadline;
-      c->deadline_timer.data = cc;
-      tern__timer_start(c->loop, &c->deadline_timer, c->deadline_ns);
-    }
+    if (cc->deadline_ns > 0)
+      tern__call_start_deadline(c, cc->deadline_ns);
     tern__channel_submit(cc->channel, cc);
     return;
   }
   if (cancel && !cc->delivered) {
-    tern__call_reset(c, NGHTTP2_CANCEL);
+    tern__call_reset(c, TERN__RST_CANCEL);
     tern__client_call_complete(cc, TERN_STATUS_CANCELLED,
                                "cancelled by the client");
     return;
@@ -242,7 +228,7 @@ static void cc_on_kick(struct tern_call *c) {
 
 static const tern__call_hooks client_call_hooks = {
     cc_on_headers, cc_on_message, cc_on_half_close, cc_on_stream_closed,
-    cc_destroy,    cc_on_kick,    NULL};
+    cc_destroy,    cc_on_kick,    NULL,             cc_on_deadline};
 
 /* ---- streaming API --------------------------------------------------------- */
 
@@ -266,7 +252,7 @@ static int call_new(tern_channel *ch, const tern_method *method,
   }
   cc->channel = ch;
   if (ch->default_compression != TERN_COMPRESS_DEFAULT)
-    cc->c.send_alg = ch->default_compression;
+    tern__call_set_send_alg(&cc->c, ch->default_compression);
   if (opts) {
     if (opts->metadata) {
       if (tern_metadata_new(&cc->send_md) != TERN_OK ||
@@ -288,12 +274,12 @@ static int call_new(tern_channel *ch, const tern_method *method,
       return TERN_ENOMEM;
     }
     if (opts->compression != TERN_COMPRESS_DEFAULT)
-      cc->c.send_alg = opts->compression;
+      tern__call_set_send_alg(&cc->c, opts->compression);
     cc->headers_out = opts->headers_out;
     cc->trailers_out = opts->trailers_out;
     cc->wait_for_ready = opts->wait_for_ready;
     if (opts->timeout_ms > 0)
-      cc->c.deadline_ns = tern__now_ns() + opts->timeout_ms * 1000000;
+      cc->deadline_ns = tern__now_ns() + opts->timeout_ms * 1000000;
   }
   tern__channel_ref(ch);
   *out = cc;
@@ -341,14 +327,9 @@ int tern_call_write_flags(tern_call *call, const void *msg, unsigned flags) {
 }
 
 int tern_call_close_send(tern_call *call) {
-  int wake;
   if (!call)
     return TERN_EINVAL;
-  pthread_mutex_lock(&call->mu);
-  wake = !call->out_closed && !call->done;
-  call->out_closed = 1;
-  pthread_mutex_unlock(&call->mu);
-  if (wake)
+  if (tern__call_close_send(call))
     tern__call_wake(call);
   return TERN_OK;
 }
@@ -367,25 +348,11 @@ int tern_call_read(tern_call *call, void **msg_out) {
   rv = tern__call_decode(call, call->method->response_type, m, msg_out);
   tern__call_msg_free(call, m);
   if (rv != TERN_OK) {
-    int wake;
+    /* The call ends with the decode's status; the loop resets it. */
+    const char *why;
+    tern_status_code code = tern__call_decode_status(call, rv, &why);
     *msg_out = NULL;
-    pthread_mutex_lock(&call->mu);
-    wake = !call->done;
-    if (!call->done) {
-      call->done = 1;
-      call->code = rv == TERN_ETOOBIG ? TERN_STATUS_RESOURCE_EXHAUSTED
-                                      : TERN_STATUS_INTERNAL;
-      free(call->message);
-      call->message = strdup(rv == TERN_ETOOBIG
-                                 ? "response larger than the limit once "
-                                   "decompressed"
-                                 : "failed to parse a response message");
-      call->cancel_requested = 1;
-    }
-    pthread_cond_broadcast(&call->cv);
-    pthread_mutex_unlock(&call->mu);
-    if (wake)
-      tern__call_wake(call);
+    tern__call_end(call, code, why, TERN__END_ABORT);
     return rv == TERN_ETOOBIG ? TERN_ETOOBIG : TERN_EPROTO;
   }
   return 1;
@@ -425,27 +392,19 @@ static tern_status_code take_single_response(tern_call *call,
   int rv;
   if (code != TERN_STATUS_OK)
     return code;
-  if (tern__call_take_in(call, &m, 0) != 1) {
-    if (status_out)
-      tern__status_set(status_out, TERN_STATUS_INTERNAL,
-                       "the server sent no response message");
-    return TERN_STATUS_INTERNAL;
-  }
-  rv = tern__call_decode(call, call->method->response_type, m, response_out);
+  rv = tern__call_take_in(call, &m, 0) == 1
+           ? tern__call_decode(call, call->method->response_type, m,
+                               response_out)
+           : TERN_ECLOSED;
+  tern__call_msg_free(call, m);
   if (rv != TERN_OK) {
-    int big = rv == TERN_ETOOBIG;
-    tern__call_msg_free(call, m);
+    const char *why;
+    tern_status_code code = tern__call_decode_status(call, rv, &why);
     *response_out = NULL;
     if (status_out)
-      tern__status_set(status_out,
-                       big ? TERN_STATUS_RESOURCE_EXHAUSTED
-                           : TERN_STATUS_INTERNAL,
-                       big ? "failed to decompress the response within the "
-                             "receive limit"
-                           : "failed to parse the response");
-    return big ? TERN_STATUS_RESOURCE_EXHAUSTED : TERN_STATUS_INTERNAL;
+      tern__status_set(status_out, code, "%s", why);
+    return code;
   }
-  tern__call_msg_free(call, m);
   return TERN_STATUS_OK;
 }
 
@@ -469,14 +428,7 @@ const tern_metadata *tern_call_headers(tern_call *call) {
 }
 
 void tern_call_cancel(tern_call *call) {
-  int wake;
-  if (!call)
-    return;
-  pthread_mutex_lock(&call->mu);
-  wake = !call->done && !call->cancel_requested;
-  call->cancel_requested = 1;
-  pthread_mutex_unlock(&call->mu);
-  if (wake)
+  if (call && tern__call_request_cancel(call))
     tern__call_wake(call);
 }
 
@@ -516,10 +468,13 @@ static int unary_prepare(tern_channel *ch, const tern_method *method,
     tern__call_unref(&cc->c);
     return rv;
   }
-  /* Not started yet: nobody else sees the queue. */
-  cc->c.out_head = cc->c.out_tail = m;
-  cc->c.out_bytes = m->len;
-  cc->c.out_closed = 1;
+  /* Not started yet: the queue takes it whatever its size. */
+  rv = tern__call_queue_out(&cc->c, m, TERN__QUEUE_FORCE);
+  if (rv != TERN_OK) {
+    tern__call_unref(&cc->c);
+    return rv;
+  }
+  tern__call_close_send(&cc->c);
   *out = cc;
   return TERN_OK;
 }

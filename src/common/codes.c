@@ -141,6 +141,17 @@ tern_status_code tern__status_from_h2_error(uint32_t h2_error) {
   }
 }
 
+const char *tern__h2_error_name(uint32_t h2_error) {
+  static const char *const names[] = {
+      "NO_ERROR",           "PROTOCOL_ERROR",    "INTERNAL_ERROR",
+      "FLOW_CONTROL_ERROR", "SETTINGS_TIMEOUT",  "STREAM_CLOSED",
+      "FRAME_SIZE_ERROR",   "REFUSED_STREAM",    "CANCEL",
+      "COMPRESSION_ERROR",  "CONNECT_ERROR",     "ENHANCE_YOUR_CALM",
+      "INADEQUATE_SECURITY", "HTTP_1_1_REQUIRED"};
+  return h2_error < sizeof(names) / sizeof(names[0]) ? names[h2_error]
+                                                     : "unknown error code";
+}
+
 int tern__status_parse(const char *s, size_t len, int *code_out) {
   size_t i;
   int v = 0;

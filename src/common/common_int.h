@@ -89,6 +89,9 @@ tern_status_code tern__status_from_http(int http_status);
  * CANCEL->CANCELLED, ENHANCE_YOUR_CALM->RESOURCE_EXHAUSTED,
  * INADEQUATE_SECURITY->PERMISSION_DENIED, other->INTERNAL. */
 tern_status_code tern__status_from_h2_error(uint32_t h2_error);
+/* The code's name as RFC 9113 spells it ("CANCEL"), or "unknown error
+ * code". */
+const char *tern__h2_error_name(uint32_t h2_error);
 /* Parses a grpc-status value ("0".."16", or any other non-negative
  * integer). TERN_EINVAL when not a decimal number. Unknown numbers are
  * returned as they are; callers map >16 to UNKNOWN. */

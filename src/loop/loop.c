@@ -378,6 +378,8 @@ void tern__loop_run(tern__loop *l) {
   }
   pthread_mutex_lock(&l->mu);
   l->running = 0;
+  /* Consumed: a later run goes on until the next stop. */
+  __atomic_store_n(&l->stop, 0, __ATOMIC_RELEASE);
   pthread_mutex_unlock(&l->mu);
 }
 

@@ -53,7 +53,7 @@ int tern__loop_new(tern__loop **loop_out);
  * tasks still queued are freed without running. */
 void tern__loop_free(tern__loop *loop);
 
-/* Runs until tern__loop_stop. */
+/* Runs until tern__loop_stop (which it then forgets: it may run again). */
 void tern__loop_run(tern__loop *loop);
 /* Runs tern__loop_run on a new thread. */
 int tern__loop_start_thread(tern__loop *loop);

@@ -13,7 +13,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "transport/transport_int.h"
+#include "call/call_int.h"
 
 #define DEFAULT_WORKERS 10
 #define DEFAULT_MAX_RECV (4 * 1024 * 1024)
@@ -44,7 +44,7 @@ typedef struct listener {
 typedef struct srv_loop {
   tern__loop *loop;
   struct tern_server *server;
-  tern__conn *conns; /* loop thread only */
+  tern__queue conns; /* loop thread only: via conn->owner_node */
 } srv_loop;
 
 enum { S_NEW, S_RUNNING, S_SHUTTING, S_DONE };
@@ -162,20 +162,11 @@ static void finish_handler(tern_server_call *sc, tern_status_code code) {
    * before the loop's deadline timer ran). */
   if (c->deadline_ns > 0 && tern__now_ns() >= c->deadline_ns) {
     code = TERN_STATUS_DEADLINE_EXCEEDED;
-    tern_server_call_set_message(sc, "deadline exceeded");
+    tern__call_set_message(c, "deadline exceeded");
   }
-  tern__call_lock(c);
   sc->handler_done = 1;
-  if (!c->out_closed) {
-    c->out_closed = 1;
-    c->code = code;
-    if (code == TERN_STATUS_OK) {
-      free(c->message);
-      c->message = NULL;
-    }
-  }
-  tern__call_unlock(c);
-  tern__call_wake(c);
+  /* The status follows what the handler queued. */
+  tern__call_end(c, code, NULL, 0);
 }
 
 /* The server's max_send_message_size, on the message as it goes out. */
@@ -203,13 +194,11 @@ static int handler_setup(tern_server_call *sc) {
                                  &sc->request_in_arena);
     tern__call_msg_free(c, msg);
     if (rv != TERN_OK) {
+      const char *why;
+      tern_status_code code = tern__call_decode_status(c, rv, &why);
       sc->request = NULL;
-      tern_server_call_set_message(sc, rv == TERN_ETOOBIG
-                                           ? "request larger than the limit "
-                                             "once decompressed"
-                                           : "failed to parse the request");
-      finish_handler(sc, rv == TERN_ETOOBIG ? TERN_STATUS_RESOURCE_EXHAUSTED
-                                            : TERN_STATUS_INTERNAL);
+      tern__call_set_message(c, why);
+      finish_handler(sc, code);
       return -1;
     }
   }
@@ -336,38 +325,16 @@ static void dispatch(tern_server_call *sc) {
 
 /* ---- call hooks (loop thread) --------------------------------------------- */
 
-static void respond_http_error(struct tern_call *c, const char *status) {
-  nghttp2_nv nv[1];
-  nv[0].name = (uint8_t *)":status";
-  nv[0].namelen = 7;
-  nv[0].value = (uint8_t *)status;
-  nv[0].valuelen = strlen(status);
-  nv[0].flags = NGHTTP2_NV_FLAG_NONE;
-  tern__call_lock(c);
-  c->aborted = 1;
-  c->out_closed = 1;
-  tern__call_unlock(c);
-  c->submitted = 1;
-  c->out_eof_sent = 1;
-  nghttp2_submit_response(c->conn->session, c->stream_id, nv, 1, NULL);
-  tern__conn_schedule_flush(c->conn);
-}
-
-static void deadline_cb(tern__timer *t) {
-  struct tern_call *c = t->data;
-  tern__call_fail(c, TERN_STATUS_DEADLINE_EXCEEDED, "deadline exceeded");
-}
-
 static void sc_on_headers(struct tern_call *c) {
   tern_server_call *sc = SC(c);
   tern_server *s = sc->server;
   const entry *e;
   if (c->bad_method) {
-    respond_http_error(c, "405");
+    tern__call_http_error(c, "405");
     return;
   }
   if (c->bad_content_type) {
-    respond_http_error(c, "415");
+    tern__call_http_error(c, "415");
     return;
   }
   e = c->path ? find_method(s, c->path) : NULL;
@@ -392,7 +359,7 @@ static void sc_on_headers(struct tern_call *c) {
     return;
   }
   sc->entry = e;
-  c->method = e->method;
+  tern__call_set_method(c, e->method);
   if (s->authorize) {
     tern_status_code code = s->authorize(sc, s->authorize_data);
     if (code != TERN_STATUS_OK) {
@@ -406,10 +373,9 @@ static void sc_on_headers(struct tern_call *c) {
   if (c->timeout_ns >= 0) {
     int64_t now = tern__now_ns();
     /* grpc-timeout may say 99999999H: clamp instead of overflowing. */
-    c->deadline_ns = c->timeout_ns > INT64_MAX - now ? INT64_MAX
-                                                     : now + c->timeout_ns;
-    c->deadline_timer.cb = deadline_cb;
-    tern__timer_start(c->loop, &c->deadline_timer, c->deadline_ns);
+    tern__call_start_deadline(c, c->timeout_ns > INT64_MAX - now
+                                     ? INT64_MAX
+                                     : now + c->timeout_ns);
   }
   if (e->method->kind == TERN_METHOD_CLIENT_STREAMING ||
       e->method->kind == TERN_METHOD_BIDI_STREAMING)
@@ -440,12 +406,10 @@ static void sc_on_half_close(struct tern_call *c) {
   dispatch(sc);
 }
 
-static void sc_on_stream_closed(struct tern_call *c, uint32_t error) {
+static void sc_on_stream_closed(struct tern_call *c, uint32_t error,
+                                const char *why) {
   (void)error;
-  tern__call_lock(c);
-  c->done = 1;
-  tern__call_broadcast(c);
-  tern__call_unlock(c);
+  (void)why;
   react(SC(c)); /* an inline handler learns it was cancelled */
 }
 
@@ -465,15 +429,14 @@ static void sc_destroy(struct tern_call *c) {
 
 static const tern__call_hooks server_call_hooks = {
     sc_on_headers, sc_on_message, sc_on_half_close, sc_on_stream_closed,
-    sc_destroy,    NULL,           sc_on_writable};
+    sc_destroy,    NULL,          sc_on_writable,   NULL};
 
 /* ---- connections ---------------------------------------------------------- */
 
-static struct tern_call *on_new_stream(tern__conn *conn, int32_t id) {
+static tern__stream *on_new_stream(tern__conn *conn) {
   srv_loop *sl = conn->owner;
   tern_server *s = sl->server;
   tern_server_call *sc = tern__call_object_new(sizeof(*sc));
-  (void)id;
   if (!sc)
     return NULL;
   if (tern__call_init(&sc->c, 0, NULL, &server_call_hooks, sl->loop,
@@ -482,24 +445,20 @@ static struct tern_call *on_new_stream(tern__conn *conn, int32_t id) {
     return NULL;
   }
   sc->server = s;
-  if (conn->peer_cn)
-    sc->peer_identity = strdup(conn->peer_cn);
+  if (conn->peer_identity)
+    sc->peer_identity = strdup(conn->peer_identity);
   tern__task_init(&sc->react, react_task, sc);
   if (s->opts.default_compression != TERN_COMPRESS_DEFAULT)
-    sc->c.send_alg = s->opts.default_compression;
+    tern__call_set_send_alg(&sc->c, s->opts.default_compression);
   __atomic_fetch_add(&s->n_calls, 1, __ATOMIC_RELAXED);
-  return &sc->c;
+  /* The call's one reference is its stream's, until it closes. */
+  return &sc->c.stream;
 }
 
 static void on_conn_closed(tern__conn *conn) {
   srv_loop *sl = conn->owner;
   tern_server *s = sl->server;
-  if (conn->owner_prev)
-    conn->owner_prev->owner_next = conn->owner_next;
-  else
-    sl->conns = conn->owner_next;
-  if (conn->owner_next)
-    conn->owner_next->owner_prev = conn->owner_prev;
+  tern__queue_remove(&conn->owner_node);
   pthread_mutex_lock(&s->mu);
   s->n_conns--;
   pthread_cond_broadcast(&s->cv);
@@ -511,7 +470,7 @@ static const tern__conn_ops server_conn_ops = {on_new_stream, NULL,
 
 static void add_conn(srv_loop *sl, int fd, tern__tls_ctx *tls) {
   tern_server *s = sl->server;
-  tern__conn_config cfg;
+  tern__h2_config cfg;
   tern__conn *conn;
   int shutting;
   pthread_mutex_lock(&s->mu);
@@ -535,22 +494,17 @@ static void add_conn(srv_loop *sl, int fd, tern__tls_ctx *tls) {
   cfg.handshake_ms = s->opts.handshake_timeout_ms;
   cfg.reset_burst = s->opts.reset_burst;
   cfg.reset_rate = s->opts.reset_rate;
-  if (tern__conn_new(&conn, sl->loop, fd, 0, &cfg, &server_conn_ops, sl) !=
+  cfg.tls = tls;
+  /* Takes fd over, even when it fails. */
+  if (tern__h2_conn_new(&conn, sl->loop, fd, 0, &cfg, &server_conn_ops, sl) !=
       TERN_OK) {
-    close(fd);
     pthread_mutex_lock(&s->mu);
     s->n_conns--;
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
     return;
   }
-  conn->owner_prev = NULL;
-  conn->owner_next = sl->conns;
-  if (sl->conns)
-    sl->conns->owner_prev = conn;
-  sl->conns = conn;
-  if (tls && tern__conn_start_tls(conn, tls, NULL) != TERN_OK)
-    tern__conn_close(conn);
+  tern__queue_insert_head(&sl->conns, &conn->owner_node);
 }
 
 typedef struct handoff {
@@ -860,6 +814,7 @@ int tern_server_start(tern_server *s) {
     return TERN_ENOMEM;
   for (i = 0; i < s->opts.io_threads; i++) {
     s->loops[i].server = s;
+    tern__queue_init(&s->loops[i].conns);
     if ((rv = tern__loop_new(&s->loops[i].loop)) != TERN_OK)
       return rv;
     s->n_loops++;
@@ -895,7 +850,7 @@ int tern_server_wait(tern_server *s) {
 
 static void loop_goaway(void *arg) {
   srv_loop *sl = arg;
-  tern__conn *c, *next;
+  tern__queue *q, *n;
   size_t k;
   /* Close the listening sockets: new connections are refused, not left
    * waiting in the backlog. */
@@ -906,18 +861,19 @@ static void loop_goaway(void *arg) {
       close(sl->server->listeners[k].io.fd);
       sl->server->listeners[k].io.fd = -1;
     }
-  for (c = sl->conns; c; c = next) {
-    next = c->owner_next;
+  tern__queue_foreach_safe(q, n, &sl->conns) {
+    tern__conn *c = tern__queue_data(q, tern__conn, owner_node);
     tern__conn_shutdown(c);
-    if (c->n_calls == 0)
+    if (c->n_streams == 0)
       tern__conn_close(c);
   }
 }
 
 static void loop_close_all(void *arg) {
   srv_loop *sl = arg;
-  while (sl->conns)
-    tern__conn_close(sl->conns);
+  tern__queue *q;
+  while ((q = tern__queue_head(&sl->conns)) != NULL)
+    tern__conn_close(tern__queue_data(q, tern__conn, owner_node));
 }
 
 static void post_all(tern_server *s, void (*fn)(void *)) {
@@ -1047,62 +1003,34 @@ const char *tern_server_call_authority(const tern_server_call *sc) {
   return sc->c.authority ? sc->c.authority : "";
 }
 
-static int add_md(tern_server_call *sc, tern_metadata **mdp, const char *key,
-                  const void *value, size_t len, int bin) {
-  int rv;
-  tern__call_lock(&sc->c);
-  if (!*mdp && tern_metadata_new(mdp) != TERN_OK) {
-    tern__call_unlock(&sc->c);
-    return TERN_ENOMEM;
-  }
-  rv = bin ? tern_metadata_add_bin(*mdp, key, value, len)
-           : tern_metadata_add(*mdp, key, value);
-  tern__call_unlock(&sc->c);
-  return rv;
-}
-
 /* Headers added once they have gone out are not sent. */
 int tern_server_call_add_header(tern_server_call *sc, const char *key,
                                 const char *value) {
-  return add_md(sc, &sc->c.out_headers, key, value, 0, 0);
+  return tern__call_add_metadata(&sc->c, 0, key, value, 0, 0);
 }
 
 int tern_server_call_add_header_bin(tern_server_call *sc, const char *key,
                                     const void *value, size_t len) {
-  return add_md(sc, &sc->c.out_headers, key, value, len, 1);
+  return tern__call_add_metadata(&sc->c, 0, key, value, len, 1);
 }
 
 int tern_server_call_add_trailer(tern_server_call *sc, const char *key,
                                  const char *value) {
-  return add_md(sc, &sc->c.trailers, key, value, 0, 0);
+  return tern__call_add_metadata(&sc->c, 1, key, value, 0, 0);
 }
 
 int tern_server_call_add_trailer_bin(tern_server_call *sc, const char *key,
                                      const void *value, size_t len) {
-  return add_md(sc, &sc->c.trailers, key, value, len, 1);
+  return tern__call_add_metadata(&sc->c, 1, key, value, len, 1);
 }
 
 int tern_server_call_send_headers(tern_server_call *sc) {
-  tern__call_lock(&sc->c);
-  sc->c.send_headers = 1;
-  tern__call_unlock(&sc->c);
-  tern__call_wake(&sc->c);
+  tern__call_send_headers(&sc->c);
   return TERN_OK;
 }
 
 int tern_server_call_set_message(tern_server_call *sc, const char *msg) {
-  char *copy = msg ? strdup(msg) : NULL;
-  if (msg && !copy)
-    return TERN_ENOMEM;
-  tern__call_lock(&sc->c);
-  if (!sc->c.out_closed) {
-    free(sc->c.message);
-    sc->c.message = copy;
-    copy = NULL;
-  }
-  tern__call_unlock(&sc->c);
-  free(copy);
-  return TERN_OK;
+  return tern__call_set_message(&sc->c, msg);
 }
 
 int tern_server_call_is_cancelled(const tern_server_call *sc) {
@@ -1155,20 +1083,12 @@ int tern_server_call_write(tern_server_call *sc, const void *msg) {
 
 int tern_server_call_set_compression(tern_server_call *sc,
                                      tern_compression c) {
-  int rv = TERN_OK;
   if (!sc || (int)c < TERN_COMPRESS_DEFAULT || c > TERN_COMPRESS_GZIP)
     return TERN_EINVAL;
-  tern__call_lock(&sc->c);
-  /* The response headers name the algorithm: too late once they (or a
-   * message that makes them go) are out. */
-  if (sc->c.out_committed || sc->c.send_headers)
-    rv = TERN_ESTATE;
-  else
-    sc->c.send_alg = c == TERN_COMPRESS_DEFAULT
-                         ? sc->server->opts.default_compression
-                         : c;
-  tern__call_unlock(&sc->c);
-  return rv;
+  return tern__call_set_send_alg(&sc->c,
+                                 c == TERN_COMPRESS_DEFAULT
+                                     ? sc->server->opts.default_compression
+                                     : c);
 }
 
 int tern_server_call_message_compressed(const tern_server_call *sc) {
@@ -1223,32 +1143,12 @@ int tern_server_call_read(tern_server_call *sc, void **msg_out) {
   rv = tern__call_decode(&sc->c, m->request_type, in, msg_out);
   tern__call_msg_free(&sc->c, in);
   if (rv != TERN_OK) {
-    /* The call ends INTERNAL whatever the handler returns next. */
-    struct tern_call *c = &sc->c;
+    /* The call ends with the decode's status whatever the handler
+     * returns next. */
+    const char *why;
+    tern_status_code code = tern__call_decode_status(&sc->c, rv, &why);
     *msg_out = NULL;
-    tern__call_lock(c);
-    if (!c->out_closed) {
-      tern__msg *o = c->out_head;
-      c->out_closed = 1;
-      c->aborted = 1;
-      c->code = rv == TERN_ETOOBIG ? TERN_STATUS_RESOURCE_EXHAUSTED
-                                   : TERN_STATUS_INTERNAL;
-      free(c->message);
-      c->message = strdup(rv == TERN_ETOOBIG
-                              ? "request larger than the limit once "
-                                "decompressed"
-                              : "failed to parse a request message");
-      while (o) {
-        tern__msg *next = o->next;
-        tern__call_msg_free(c, o);
-        o = next;
-      }
-      c->out_head = c->out_tail = NULL;
-      c->out_bytes = 0;
-    }
-    tern__call_broadcast(c);
-    tern__call_unlock(c);
-    tern__call_wake(c);
+    tern__call_end(&sc->c, code, why, TERN__END_ABORT);
     return TERN_EPROTO;
   }
   return 1;

@@ -1,6 +1,7 @@
-/* TLS contexts on OpenSSL 3: certificates, CA verification, ALPN "h2" in
- * both roles, host name checks, mutual TLS. The handshake itself runs
- * non-blocking in conn.c. */
+/* TLS on OpenSSL 3: contexts (certificates, CA verification, ALPN "h2" in
+ * both roles, host name checks, mutual TLS) and the TLS filter, which
+ * sits between the socket and HTTP/2 and runs its handshake
+ * non-blocking on the loop. */
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -11,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "transport/transport_int.h"
+#include "transport/filter.h"
 
 struct tern__tls_ctx {
   SSL_CTX *ctx;
@@ -22,7 +23,7 @@ struct tern__tls_ctx {
 
 static const unsigned char alpn_h2[] = {2, 'h', '2'};
 
-void tern__tls_error(char *buf, size_t len) {
+static void tls_error(char *buf, size_t len) {
   unsigned long e = ERR_get_error();
   unsigned long last = e;
   while (e) { /* the last queued error is usually the most telling */
@@ -165,7 +166,7 @@ int tern__tls_ctx_new(tern__tls_ctx **out, int is_server,
            SSL_CTX_set_default_verify_paths(ctx) != 1)
     what = "loading the system CA bundle";
   if (what) {
-    tern__tls_error(err, sizeof(err));
+    tls_error(err, sizeof(err));
     TERN__WARN("TLS: %s%s%s: %s", what, file ? " " : "", file ? file : "",
                err);
     SSL_CTX_free(ctx);
@@ -208,72 +209,72 @@ void tern__tls_ctx_unref(tern__tls_ctx *t) {
   free(t);
 }
 
-/* A socket BIO that writes with send(MSG_NOSIGNAL): OpenSSL's own socket
- * BIO uses write(), which raises SIGPIPE when the peer has gone. A library
- * must not kill its process for that, nor ask it to ignore the signal. */
-static BIO_METHOD *nosig_method;
-static pthread_once_t nosig_once = PTHREAD_ONCE_INIT;
+/* The TLS filter's BIO reads and writes through the filter below (the
+ * socket, which sends with MSG_NOSIGNAL: OpenSSL's own socket BIO uses
+ * write(), which raises SIGPIPE when the peer has gone). */
+static BIO_METHOD *lower_method;
+static pthread_once_t lower_once = PTHREAD_ONCE_INIT;
 
-static int nosig_write(BIO *b, const char *buf, int len) {
-  int fd = (int)(intptr_t)BIO_get_data(b);
+static int lower_write(BIO *b, const char *buf, int len) {
+  tern__filter *lower = BIO_get_data(b);
   ssize_t n;
   BIO_clear_retry_flags(b);
-  n = send(fd, buf, (size_t)len, MSG_NOSIGNAL);
+  n = lower->vt->send(lower, (const uint8_t *)buf, (size_t)len);
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
     BIO_set_retry_write(b);
   return (int)n;
 }
 
-static int nosig_read(BIO *b, char *buf, int len) {
-  int fd = (int)(intptr_t)BIO_get_data(b);
+static int lower_read(BIO *b, char *buf, int len) {
+  tern__filter *lower = BIO_get_data(b);
   ssize_t n;
   BIO_clear_retry_flags(b);
-  n = recv(fd, buf, (size_t)len, 0);
+  n = lower->vt->recv(lower, (uint8_t *)buf, (size_t)len, NULL, 0);
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
     BIO_set_retry_read(b);
   return (int)n;
 }
 
-static long nosig_ctrl(BIO *b, int cmd, long num, void *ptr) {
+static long lower_ctrl(BIO *b, int cmd, long num, void *ptr) {
   (void)b;
   (void)num;
   (void)ptr;
   return cmd == BIO_CTRL_FLUSH ? 1 : 0;
 }
 
-static int nosig_create(BIO *b) {
+static int lower_create(BIO *b) {
   BIO_set_init(b, 1);
   return 1;
 }
 
-static void nosig_init(void) {
+static void lower_init(void) {
   BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
-                               "tern socket");
-  if (m && BIO_meth_set_write(m, nosig_write) == 1 &&
-      BIO_meth_set_read(m, nosig_read) == 1 &&
-      BIO_meth_set_ctrl(m, nosig_ctrl) == 1 &&
-      BIO_meth_set_create(m, nosig_create) == 1) {
-    nosig_method = m;
+                               "tern filter");
+  if (m && BIO_meth_set_write(m, lower_write) == 1 &&
+      BIO_meth_set_read(m, lower_read) == 1 &&
+      BIO_meth_set_ctrl(m, lower_ctrl) == 1 &&
+      BIO_meth_set_create(m, lower_create) == 1) {
+    lower_method = m;
     return;
   }
   BIO_meth_free(m);
 }
 
-SSL *tern__tls_new_ssl(tern__tls_ctx *t, int fd, const char *host) {
+static SSL *new_ssl(tern__tls_ctx *t, tern__filter *lower, const char *host) {
   SSL *ssl;
   BIO *bio;
-  pthread_once(&nosig_once, nosig_init);
-  if (!nosig_method)
+  pthread_once(&lower_once, lower_init);
+  if (!lower_method)
     return NULL;
   ssl = SSL_new(t->ctx);
   if (!ssl)
     return NULL;
-  bio = BIO_new(nosig_method);
+  bio = BIO_new(lower_method);
   if (!bio) {
     SSL_free(ssl);
     return NULL;
   }
-  BIO_set_data(bio, (void *)(intptr_t)fd);
+  BIO_set_data(bio, lower);
   SSL_set_bio(ssl, bio, bio); /* the SSL owns the BIO */
   if (t->is_server) {
     SSL_set_accept_state(ssl);
@@ -299,14 +300,14 @@ SSL *tern__tls_new_ssl(tern__tls_ctx *t, int fd, const char *host) {
   return ssl;
 }
 
-int tern__tls_alpn_is_h2(SSL *ssl) {
+static int alpn_is_h2(SSL *ssl) {
   const unsigned char *p = NULL;
   unsigned int n = 0;
   SSL_get0_alpn_selected(ssl, &p, &n);
   return n == 2 && p[0] == 'h' && p[1] == '2';
 }
 
-char *tern__tls_peer_common_name(SSL *ssl) {
+static char *peer_common_name(SSL *ssl) {
   X509 *cert = SSL_get1_peer_certificate(ssl);
   X509_NAME *name;
   char buf[256];
@@ -319,4 +320,121 @@ char *tern__tls_peer_common_name(SSL *ssl) {
            : -1;
   X509_free(cert);
   return n > 0 ? strdup(buf) : NULL;
+}
+
+/* ---- the filter ------------------------------------------------------------ */
+
+typedef struct tls_filter {
+  tern__filter base;
+  SSL *ssl;
+} tls_filter;
+
+static int tls_handshake(tern__filter *f, unsigned *want, char *err,
+                         size_t errlen) {
+  tls_filter *t = (tls_filter *)f;
+  int r, e;
+  ERR_clear_error();
+  r = SSL_do_handshake(t->ssl);
+  if (r == 1) {
+    if (!alpn_is_h2(t->ssl)) {
+      snprintf(err, errlen, "TLS peer did not negotiate ALPN h2");
+      return -1;
+    }
+    return 1;
+  }
+  e = SSL_get_error(t->ssl, r);
+  if (e == SSL_ERROR_WANT_READ) {
+    *want = TERN__IO_READ;
+    return 0;
+  }
+  if (e == SSL_ERROR_WANT_WRITE) {
+    *want = TERN__IO_READ | TERN__IO_WRITE;
+    return 0;
+  }
+  {
+    char why[128];
+    long v = SSL_get_verify_result(t->ssl);
+    tls_error(why, sizeof(why));
+    if (v != X509_V_OK)
+      snprintf(err, errlen,
+               "TLS handshake failed: certificate verify failed: %s",
+               X509_verify_cert_error_string(v));
+    else
+      snprintf(err, errlen, "TLS handshake failed: %s", why);
+  }
+  return -1;
+}
+
+static ssize_t tls_send(tern__filter *f, const uint8_t *p, size_t len) {
+  tls_filter *t = (tls_filter *)f;
+  int n, e;
+  ERR_clear_error();
+  n = SSL_write(t->ssl, p, len > INT32_MAX ? INT32_MAX : (int)len);
+  if (n > 0)
+    return n;
+  e = SSL_get_error(t->ssl, n);
+  errno = (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) ? EAGAIN
+                                                                   : EPIPE;
+  return -1;
+}
+
+static ssize_t tls_recv(tern__filter *f, uint8_t *p, size_t len, char *err,
+                        size_t errlen) {
+  tls_filter *t = (tls_filter *)f;
+  int n, e;
+  ERR_clear_error();
+  n = SSL_read(t->ssl, p, len > INT32_MAX ? INT32_MAX : (int)len);
+  if (n > 0)
+    return n;
+  e = SSL_get_error(t->ssl, n);
+  if (e == SSL_ERROR_ZERO_RETURN)
+    return 0;
+  if (e == SSL_ERROR_SSL && err && errlen > 0 && !err[0]) {
+    /* e.g. the server's alert for a missing client certificate */
+    char why[120];
+    tls_error(why, sizeof(why));
+    snprintf(err, errlen, "TLS: %s", why);
+  }
+  errno = (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+              ? EAGAIN
+              : ECONNRESET;
+  return -1;
+}
+
+static int tls_pending(tern__filter *f) {
+  return SSL_pending(((tls_filter *)f)->ssl) > 0;
+}
+
+static char *tls_peer_identity(tern__filter *f) {
+  return peer_common_name(((tls_filter *)f)->ssl);
+}
+
+static void tls_destroy(tern__filter *f) {
+  tls_filter *t = (tls_filter *)f;
+  SSL_free(t->ssl);
+  free(t);
+}
+
+static const tern__filter_vt tls_vt = {tls_handshake, tls_send,
+                                       tls_recv,      tls_pending,
+                                       tls_peer_identity, tls_destroy};
+
+int tern__tls_filter_new(tern__filter **out, tern__filter *lower,
+                         tern__tls_ctx *ctx, const char *host) {
+  tls_filter *t = malloc(sizeof(*t));
+  if (!t) {
+    tern__filter_free(lower);
+    return TERN_ENOMEM;
+  }
+  t->ssl = new_ssl(ctx, lower, host);
+  if (!t->ssl) {
+    free(t);
+    tern__filter_free(lower);
+    return TERN_ENOMEM;
+  }
+  t->base.vt = &tls_vt;
+  t->base.lower = lower;
+  t->base.fd = lower->fd;
+  *out = &t->base;
+  return TERN_OK;
 }

@@ -79,6 +79,18 @@ static const tern_method raw_method = {"M", "/s.S/M", TERN_METHOD_BIDI_STREAMING
 
 static void destroy_noop(struct tern_call *c) { (void)c; }
 static const tern__call_hooks hooks = {NULL, NULL, NULL, NULL, destroy_noop,
-                                       NULL, NULL};
+                                       NULL, NULL, NULL};
+
+/* What a transport does to a call: body bytes and header fields through
+ * the stream upcalls. */
+static inline void call_feed_data(struct tern_call *c, const uint8_t *d,
+                                  size_t n) {
+  c->stream.ops->on_data(&c->stream, d, n);
+}
+static inline int call_feed_header(struct tern_call *c, const uint8_t *name,
+                                   size_t nlen, const uint8_t *value,
+                                   size_t vlen) {
+  return c->stream.ops->on_header(&c->stream, name, nlen, value, vlen);
+}
 
 #endif /* TERN_TEST_RAW_CODEC_H */

@@ -133,7 +133,7 @@ static void test_decode_arena_uses_the_codec_allocator(void) {
   CHECK_EQ_INT(tern__call_encode(NULL, &raw_method, NULL, &body,
                                  TERN_COMPRESS_IDENTITY, &wire),
                TERN_OK);
-  tern__call_on_data(&c, wire->data, wire->len);
+  call_feed_data(&c, wire->data, wire->len);
   tern__call_msg_free(NULL, wire);
   CHECK_EQ_INT(tern__call_take_in(&c, &in, 0), 1);
   SAY("a request the library frees is decoded with the arena allocator");

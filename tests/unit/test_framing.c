@@ -24,7 +24,7 @@ static void feed_split(struct tern_call *c, const uint8_t *d, size_t n,
                        size_t step) {
   size_t off;
   for (off = 0; off < n; off += step)
-    tern__call_on_data(c, d + off, off + step > n ? n - off : step);
+    call_feed_data(c, d + off, off + step > n ? n - off : step);
 }
 
 static void test_parser_reassembles_messages_split_anywhere(void) {
@@ -70,7 +70,7 @@ static void test_parser_rejects_message_over_limit(void) {
   static const uint8_t pfx[5] = {0, 0, 0x10, 0, 1};
   CHECK_EQ_INT(tern__call_init(&c, 1, &raw_method, &hooks, NULL, 1 << 20),
                TERN_OK);
-  tern__call_on_data(&c, pfx, 5);
+  call_feed_data(&c, pfx, 5);
   SAY("a client call fails RESOURCE_EXHAUSTED and buffers nothing");
   CHECK_EQ_INT(c.done, 1);
   CHECK_EQ_INT(c.code, TERN_STATUS_RESOURCE_EXHAUSTED);
@@ -84,7 +84,7 @@ static void test_parser_rejects_compressed_flag_without_encoding(void) {
   static const uint8_t wire[6] = {1, 0, 0, 0, 1, 'x'};
   CHECK_EQ_INT(tern__call_init(&c, 0, &raw_method, &hooks, NULL, -1),
                TERN_OK);
-  tern__call_on_data(&c, wire, sizeof(wire));
+  call_feed_data(&c, wire, sizeof(wire));
   SAY("a server call answers INTERNAL for a compressed message");
   CHECK_EQ_INT(c.aborted, 1);
   CHECK_EQ_INT(c.out_closed, 1);
@@ -127,9 +127,9 @@ static int round_trip(int alg, const char *enc, const uint8_t *data,
   *flag = m->data[0];
   tern__call_init(&c, 0, &raw_method, &hooks, NULL, limit);
   if (enc)
-    tern__call_on_header(&c, (const uint8_t *)"grpc-encoding", 13,
+    call_feed_header(&c, (const uint8_t *)"grpc-encoding", 13,
                          (const uint8_t *)enc, strlen(enc));
-  tern__call_on_data(&c, m->data, m->len);
+  call_feed_data(&c, m->data, m->len);
   free(m);
   if (tern__call_take_in(&c, &m, 0) != 1) {
     rv = c.aborted ? -(int)c.code : -101;

@@ -93,6 +93,10 @@ static void test_status_from_h2_error_maps_every_code(void) {
     SAY("h2 error 0x%x %s -> %s", (unsigned)table[i].code, table[i].name,
         tern_status_code_name(table[i].want));
     CHECK_EQ_INT(tern__status_from_h2_error(table[i].code), table[i].want);
+    if (table[i].name[0] != '(')
+      CHECK_EQ_STR(tern__h2_error_name(table[i].code), table[i].name);
+    else
+      CHECK_EQ_STR(tern__h2_error_name(table[i].code), "unknown error code");
   }
 }
 
