@@ -400,6 +400,12 @@ typedef struct tern_channel_options {
    * UNAUTHENTICATED without being sent. */
   const tern_metadata *credentials;
   int allow_insecure_credentials;
+  /* The least time between two DNS resolutions of the target's name, as
+   * grpc's grpc.dns_min_time_between_resolutions_ms. The channel looks
+   * the name up again when every address failed or a connection was lost;
+   * a lookup asked for sooner than this after the last one starts when
+   * the interval has passed. 0 = 30000. */
+  int64_t dns_min_resolution_interval_ms;
 } tern_channel_options;
 
 /* All zeros / NULL: every field at its default. */
