@@ -262,10 +262,49 @@ static void dns_release(tern__resolver *base) {
 static const tern__resolver_vtable dns_vtable = {"dns", dns_request,
                                                  dns_cancel, dns_release};
 
+/* A c-ares channel reporting its sockets to sock_state_cb, asking
+ * dns_server when given. An ARES_ code. */
+static int init_ares(dns_resolver *r, const char *dns_server, int flags) {
+  struct ares_options opts;
+  int rc;
+  memset(&opts, 0, sizeof(opts));
+  opts.sock_state_cb = sock_state_cb;
+  opts.sock_state_cb_data = r;
+  opts.flags = flags;
+  /* Reads resolv.conf, nsswitch.conf and the like: local files, as
+   * getaddrinfo does, no network. /etc/hosts is read first by default
+   * ("files" before "dns"), so "localhost" needs no server. */
+  rc = ares_init_options(&r->ares, &opts,
+                         ARES_OPT_SOCK_STATE_CB | ARES_OPT_FLAGS);
+  if (rc != ARES_SUCCESS) {
+    r->ares = NULL;
+    return rc;
+  }
+  if (dns_server) {
+    rc = ares_set_servers_ports_csv(r->ares, dns_server);
+    if (rc != ARES_SUCCESS) {
+      ares_destroy(r->ares);
+      r->ares = NULL;
+      return rc == ARES_ENOMEM ? rc : ARES_EBADSTR;
+    }
+  }
+  return ARES_SUCCESS;
+}
+
+static int server_count(ares_channel ch) {
+  struct ares_addr_port_node *list = NULL, *s;
+  int n = 0;
+  if (ares_get_servers_ports(ch, &list) != ARES_SUCCESS)
+    return -1;
+  for (s = list; s; s = s->next)
+    n++;
+  ares_free_data(list);
+  return n;
+}
+
 int tern__resolver_dns_new(tern__resolver **r_out, tern__loop *loop,
                            const tern__resolver_config *cfg, const char *host,
                            int port, const char *dns_server) {
-  struct ares_options opts;
   dns_resolver *r;
   int rc;
   pthread_once(&ares_once, ares_init_once);
@@ -285,26 +324,22 @@ int tern__resolver_dns_new(tern__resolver **r_out, tern__loop *loop,
   r->base.cfg = *cfg;
   tern__timer_init(&r->ares_timer, ares_timer_cb, r);
   tern__timer_init(&r->retry_timer, retry_timer_cb, r);
-  memset(&opts, 0, sizeof(opts));
-  opts.sock_state_cb = sock_state_cb;
-  opts.sock_state_cb_data = r;
-  /* Reads resolv.conf, nsswitch.conf and the like: local files, as
-   * getaddrinfo does, no network. /etc/hosts is read first by default
-   * ("files" before "dns"), so "localhost" needs no server. */
-  rc = ares_init_options(&r->ares, &opts, ARES_OPT_SOCK_STATE_CB);
+  rc = init_ares(r, dns_server, 0);
+  /* c-ares 1.18 retries a SERVFAIL or REFUSED answer at the other servers
+   * and, when none is left, reports "Could not contact DNS servers", as
+   * for a server that is down. With a single server there is nothing to
+   * fail over to: take its answer as it is, so that the reason says what
+   * the server said ("DNS server returned general failure"). */
+  if (rc == ARES_SUCCESS && server_count(r->ares) == 1) {
+    ares_destroy(r->ares);
+    r->ares = NULL;
+    rc = init_ares(r, dns_server, ARES_FLAG_NOCHECKRESP);
+  }
   if (rc != ARES_SUCCESS) {
     free(r->host);
     free(r);
-    return rc == ARES_ENOMEM ? TERN_ENOMEM : TERN_ESYS;
-  }
-  if (dns_server) {
-    rc = ares_set_servers_ports_csv(r->ares, dns_server);
-    if (rc != ARES_SUCCESS) {
-      ares_destroy(r->ares);
-      free(r->host);
-      free(r);
-      return rc == ARES_ENOMEM ? TERN_ENOMEM : TERN_EADDR;
-    }
+    return rc == ARES_ENOMEM ? TERN_ENOMEM
+                             : rc == ARES_EBADSTR ? TERN_EADDR : TERN_ESYS;
   }
   *r_out = &r->base;
   return TERN_OK;
