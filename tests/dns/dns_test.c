@@ -224,7 +224,8 @@ static void rec_cb(tern__resolver *r, int status,
   rec->done++;
   rec->status = status;
   rec->n = n < 8 ? n : 8;
-  memcpy(rec->addrs, addrs, rec->n * sizeof(*addrs));
+  if (rec->n)
+    memcpy(rec->addrs, addrs, rec->n * sizeof(*addrs));
   snprintf(rec->why, sizeof(rec->why), "%s", why ? why : "");
   rec->at_ms = now_ms();
   pthread_cond_broadcast(&g_cv);
@@ -588,6 +589,8 @@ static void test_channel_nxdomain_and_servfail_are_unavailable(void) {
   CHECK_EQ_INT(r.code, TERN_STATUS_UNAVAILABLE);
   CHECK(strstr(r.message, "DNS resolution failed for nx.test") != NULL);
   CHECK(strstr(r.message, "Domain name not found") != NULL);
+  SAY("the channel is TRANSIENT_FAILURE");
+  CHECK_EQ_INT(tern_channel_state(ch), TERN_CHANNEL_TRANSIENT_FAILURE);
   q = queries("nx.test", "A");
   r = call(ch, 5000, 0);
   SAY("a second call fails at once with the same reason, without a new "
@@ -692,6 +695,30 @@ static void test_channel_resolves_again_after_the_server_goes(void) {
   tern_server_free(s2);
 }
 
+static void test_channel_recovers_when_the_name_appears(void) {
+  tern_channel_options o = TERN_CHANNEL_OPTIONS_INIT;
+  tern_channel *ch;
+  call_result r;
+  write_table("appearing.test=NXDOMAIN\n");
+  o.dns_min_resolution_interval_ms = 300;
+  o.initial_backoff_ms = 5000; /* the lookup, not the backoff, ends it */
+  o.max_backoff_ms = 5000;
+  ch = dns_channel("appearing.test", g_srv_port, &o);
+  r = call(ch, 5000, 0);
+  SAY("appearing.test, not there yet: %s", tern_status_code_name(r.code));
+  CHECK_EQ_INT(r.code, TERN_STATUS_UNAVAILABLE);
+  CHECK(strstr(r.message, "Domain name not found") != NULL);
+  write_table("appearing.test=A:127.0.0.1\n");
+  r = call(ch, 5000, 1);
+  SAY("once the name exists, a wait-for-ready call gets through after "
+      "%lld ms: the next lookup (300 ms interval) ends the 5 s backoff",
+      (long long)r.ms);
+  CHECK_EQ_INT(r.code, TERN_STATUS_OK);
+  CHECK(r.ms < 3000);
+  CHECK_EQ_INT(queries("appearing.test", "A"), 2);
+  tern_channel_free(ch);
+}
+
 static void test_channel_rate_limits_re_resolution(void) {
   tern_channel_options o = TERN_CHANNEL_OPTIONS_INIT;
   tern_channel *ch;
@@ -758,6 +785,7 @@ int main(int argc, char **argv) {
   RUN_TEST(test_channel_uses_the_dns_server_of_its_target);
   RUN_TEST(test_channel_localhost_still_resolves);
   RUN_TEST(test_channel_resolves_again_after_the_server_goes);
+  RUN_TEST(test_channel_recovers_when_the_name_appears);
   RUN_TEST(test_channel_rate_limits_re_resolution);
   tern_server_free(srv);
   return TEST_SUMMARY("dns");
