@@ -10,11 +10,11 @@ CTEST_ARGS ?= --output-on-failure
 
 # Everything the build, the tests and the demo need (Debian 12 names).
 DEB_PACKAGES := cmake make gcc g++ pkg-config \
-  libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler \
+  libnghttp2-dev libc-ares-dev libprotobuf-c-dev protobuf-c-compiler \
   protobuf-compiler libprotoc-dev libprotobuf-dev libssl-dev zlib1g-dev \
   libcjson-dev python3 python3-grpcio python3-grpc-tools python3-protobuf \
   libgrpc++-dev protobuf-compiler-grpc grpc-proto nghttp2-client \
-  python3-h2 openssl clang libclang-rt-14-dev valgrind
+  python3-h2 python3-dnslib openssl clang libclang-rt-14-dev valgrind
 
 FUZZ_SECONDS ?= 60
 TSAN_ENV := TSAN_OPTIONS="halt_on_error=0 second_deadlock_stack=1 suppressions=$(abspath tests/sanitize/tsan.supp)"

@@ -400,16 +400,25 @@ typedef struct tern_channel_options {
    * UNAUTHENTICATED without being sent. */
   const tern_metadata *credentials;
   int allow_insecure_credentials;
+  /* The least time between two DNS resolutions of the target's name, as
+   * grpc's grpc.dns_min_time_between_resolutions_ms. The channel looks
+   * the name up again when every address failed or a connection was lost;
+   * a lookup asked for sooner than this after the last one starts when
+   * the interval has passed. 0 = 30000. */
+  int64_t dns_min_resolution_interval_ms;
 } tern_channel_options;
 
 /* All zeros / NULL: every field at its default. */
 #define TERN_CHANNEL_OPTIONS_INIT {0}
 
-/* Targets: "host:port", "dns:///host:port", "ipv4:1.2.3.4:5,6.7.8.9:10",
- * "ipv6:[::1]:5", "unix:/path", "unix:///abs/path". Connects lazily on the
- * first call (or tern_channel_connect), reconnects with exponential backoff
- * and jitter. opts may be NULL. TERN_EADDR for a target that does not
- * parse. */
+/* Targets: "host:port", "dns:///host:port", "dns://1.2.3.4:53/host:port"
+ * (that DNS server; an IP literal), "ipv4:1.2.3.4:5,6.7.8.9:10",
+ * "ipv6:[::1]:5", "unix:/path", "unix:///abs/path". Names are looked up
+ * with c-ares on the channel's I/O thread without blocking it (/etc/hosts
+ * first). Connects lazily on the first call (or tern_channel_connect),
+ * reconnects with exponential backoff and jitter, and looks the name up
+ * again after failures (see dns_min_resolution_interval_ms). opts may be
+ * NULL. TERN_EADDR for a target that does not parse. */
 int tern_channel_new(tern_channel **channel_out, const char *target,
                      const tern_channel_options *opts);
 

@@ -1,15 +1,14 @@
-/* A channel: target, name resolution, one connection at a time with
- * pick-first over the resolved addresses, reconnection with exponential
- * backoff, and calls waiting for the connection (wait-for-ready). */
+/* A channel: target, name resolution (resolver.h, never blocking the
+ * loop), one connection at a time with pick-first over the resolved
+ * addresses, reconnection with exponential backoff, re-resolution after
+ * failures, and calls waiting for the connection (wait-for-ready). */
 #include <errno.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "channel/channel_int.h"
@@ -29,6 +28,8 @@ void tern__channel_ref(tern_channel *ch) {
 }
 
 static void channel_destroy(tern_channel *ch) {
+  tern__resolver_free(ch->resolver); /* set when close_task never ran */
+  free(ch->resolved);
   tern__loop_free(ch->loop);
   tern__target_free(&ch->target);
   free(ch->authority);
@@ -103,66 +104,109 @@ static void flush_pending(tern_channel *ch) {
 
 static void start_connect(tern_channel *ch);
 
-static int resolve(tern_channel *ch) {
-  size_t i, n = 0, cap = 0;
+static void attempt_next(tern_channel *ch);
+static void resolved(tern__resolver *r, int status,
+                     const tern__resolved_addr *addrs, size_t n,
+                     const char *why, void *user_data);
+
+/* The resolver is made on first use, on the loop thread: creating a
+ * channel stays free of file reads (c-ares reads resolv.conf). */
+static int ensure_resolver(tern_channel *ch) {
+  tern__resolver_config cfg;
+  int rv;
+  if (ch->resolver)
+    return TERN_OK;
+  memset(&cfg, 0, sizeof(cfg));
+  cfg.min_interval_ms = ch->dns_min_interval_ms;
+  rv = tern__resolver_new(&ch->resolver, ch->loop, &ch->target, &cfg,
+                          resolved, ch);
+  if (rv != TERN_OK) {
+    ch->resolver = NULL;
+    snprintf(ch->last_error, sizeof(ch->last_error),
+             "cannot start name resolution: %s", tern_strerror(rv));
+  }
+  return rv;
+}
+
+/* As grpc's channel asks its resolver after a failure; the resolver
+ * rate-limits, the answer comes to `resolved`. */
+static void request_resolution(tern_channel *ch) {
+  if (!ch->closing && ensure_resolver(ch) == TERN_OK)
+    tern__resolver_request(ch->resolver);
+}
+
+/* The addresses of this connection pass: a copy of the latest resolution,
+ * so that a result arriving mid-pass does not move them. */
+static void use_resolved(tern_channel *ch) {
+  size_t i, n = ch->n_resolved;
   struct sockaddr_storage *addrs = NULL;
   socklen_t *lens = NULL;
-  for (i = 0; i < ch->target.n_addrs; i++) {
-    const tern__addr *a = &ch->target.addrs[i];
-    if (a->kind == TERN__ADDR_UNIX) {
-      struct sockaddr_un *un;
-      if (n == cap) {
-        cap = cap ? cap * 2 : 4;
-        addrs = realloc(addrs, cap * sizeof(*addrs));
-        lens = realloc(lens, cap * sizeof(*lens));
-        if (!addrs || !lens)
-          goto fail;
-      }
-      un = (struct sockaddr_un *)&addrs[n];
-      memset(un, 0, sizeof(*un));
-      un->sun_family = AF_UNIX;
-      snprintf(un->sun_path, sizeof(un->sun_path), "%s", a->host);
-      lens[n++] = sizeof(*un);
-    } else {
-      struct addrinfo hints, *res = NULL, *ai;
-      char port[16];
-      memset(&hints, 0, sizeof(hints));
-      hints.ai_socktype = SOCK_STREAM;
-      hints.ai_flags = AI_ADDRCONFIG;
-      snprintf(port, sizeof(port), "%d", a->port);
-      if (getaddrinfo(a->host, port, &hints, &res) != 0) {
-        /* AI_ADDRCONFIG hides loopback-only hosts on some machines. */
-        hints.ai_flags = 0;
-        if (getaddrinfo(a->host, port, &hints, &res) != 0)
-          continue;
-      }
-      for (ai = res; ai; ai = ai->ai_next) {
-        if (n == cap) {
-          cap = cap ? cap * 2 : 4;
-          addrs = realloc(addrs, cap * sizeof(*addrs));
-          lens = realloc(lens, cap * sizeof(*lens));
-          if (!addrs || !lens) {
-            freeaddrinfo(res);
-            goto fail;
-          }
-        }
-        memcpy(&addrs[n], ai->ai_addr, ai->ai_addrlen);
-        lens[n++] = ai->ai_addrlen;
-      }
-      freeaddrinfo(res);
-    }
+  ch->n_addrs = 0;
+  ch->addr_idx = 0;
+  if (n == 0)
+    return;
+  addrs = malloc(n * sizeof(*addrs));
+  lens = malloc(n * sizeof(*lens));
+  if (!addrs || !lens) {
+    free(addrs);
+    free(lens);
+    snprintf(ch->last_error, sizeof(ch->last_error), "out of memory");
+    return;
+  }
+  for (i = 0; i < n; i++) {
+    memcpy(&addrs[i], &ch->resolved[i].addr, sizeof(addrs[i]));
+    lens[i] = ch->resolved[i].len;
   }
   free(ch->addrs);
   free(ch->addr_lens);
   ch->addrs = addrs;
   ch->addr_lens = lens;
   ch->n_addrs = n;
-  ch->addr_idx = 0;
-  return n > 0 ? 0 : -1;
-fail:
-  free(addrs);
-  free(lens);
-  return -1;
+}
+
+static void resolved(tern__resolver *r, int status,
+                     const tern__resolved_addr *addrs, size_t n,
+                     const char *why, void *user_data) {
+  tern_channel *ch = user_data;
+  int waiting = ch->resolving, had_none = ch->n_resolved == 0;
+  (void)r;
+  ch->resolving = 0;
+  if (status == TERN_OK) {
+    tern__resolved_addr *copy = malloc(n * sizeof(*copy));
+    if (copy) {
+      memcpy(copy, addrs, n * sizeof(*copy));
+      free(ch->resolved);
+      ch->resolved = copy;
+      ch->n_resolved = n;
+      ch->resolve_failed = 0;
+    } else {
+      status = TERN_ENOMEM;
+      why = "out of memory";
+    }
+  }
+  if (status != TERN_OK) {
+    TERN__DEBUG("%s", why);
+    /* As grpc: a failed re-resolution keeps the addresses we have. */
+    if (ch->n_resolved == 0) {
+      ch->resolve_failed = 1;
+      snprintf(ch->last_error, sizeof(ch->last_error), "%s", why);
+    }
+  }
+  if (waiting) {
+    use_resolved(ch);
+    attempt_next(ch); /* with no address: TRANSIENT_FAILURE, backoff */
+    return;
+  }
+  /* A re-resolution finished in the background. After a failed one the
+   * channel sits in backoff with nothing to try: now it has, so connect
+   * now rather than when the backoff ends. */
+  if (status == TERN_OK && had_none && !ch->closing && !ch->conn &&
+      ch->connect_fd < 0 && !ch->handshaking) {
+    tern__timer_stop(ch->loop, &ch->backoff_timer);
+    set_state(ch, TERN_CHANNEL_IDLE);
+    if (ch->pending_head)
+      start_connect(ch);
+  }
 }
 
 static void conn_goaway(tern__conn *conn) {
@@ -174,8 +218,6 @@ static void conn_goaway(tern__conn *conn) {
     set_state(ch, TERN_CHANNEL_IDLE);
   }
 }
-
-static void attempt_next(tern_channel *ch);
 
 static void conn_closed(tern__conn *conn) {
   tern_channel *ch = conn->owner;
@@ -197,6 +239,9 @@ static void conn_closed(tern__conn *conn) {
     if (!ch->closing)
       set_state(ch, TERN_CHANNEL_IDLE);
   }
+  /* An established connection is gone (lost, or drained after GOAWAY):
+   * the server may have moved, so look the name up again (grpc does). */
+  request_resolution(ch);
   if (!ch->closing && ch->pending_head)
     start_connect(ch);
 }
@@ -333,11 +378,13 @@ static void attempt_next(tern_channel *ch) {
                       tern__now_ns() + ch->min_connect_timeout_ms * 1000000);
     return;
   }
-  /* Every address failed: TRANSIENT_FAILURE until the backoff ends. */
+  /* Every address failed: TRANSIENT_FAILURE until the backoff ends, and
+   * a new resolution (rate-limited by the resolver), as grpc does. */
   set_state(ch, TERN_CHANNEL_TRANSIENT_FAILURE);
+  request_resolution(ch);
   {
     char why[256];
-    if (ch->n_addrs == 0)
+    if (ch->n_addrs == 0 && !ch->last_error[0])
       snprintf(ch->last_error, sizeof(ch->last_error),
                "name resolution failed");
     snprintf(why, sizeof(why),
@@ -352,14 +399,26 @@ static void attempt_next(tern_channel *ch) {
 
 static void start_connect(tern_channel *ch) {
   if (ch->closing || ch->conn || ch->connect_fd >= 0 || ch->handshaking ||
-      tern__timer_armed(&ch->backoff_timer))
+      ch->resolving || tern__timer_armed(&ch->backoff_timer))
     return;
   set_state(ch, TERN_CHANNEL_CONNECTING);
-  if (resolve(ch) != 0) {
+  if (ch->n_resolved > 0) {
+    use_resolved(ch);
+    attempt_next(ch);
+    return;
+  }
+  if (ch->resolve_failed || ensure_resolver(ch) != TERN_OK) {
+    /* Nothing to try until the resolver answers again (it was asked when
+     * the last pass failed): fail this pass with its reason now, so calls
+     * without wait-for-ready do not wait for a rate-limited lookup. */
     ch->n_addrs = 0;
     ch->addr_idx = 0;
+    attempt_next(ch);
+    return;
   }
-  attempt_next(ch);
+  /* CONNECTING until the answer; calls wait, their deadlines still run. */
+  ch->resolving = 1;
+  tern__resolver_request(ch->resolver);
 }
 
 /* ---- requests ------------------------------------------------------------ */
@@ -478,6 +537,7 @@ int tern_channel_new(tern_channel **channel_out, const char *target,
   }
   ch->min_connect_timeout_ms =
       o.min_connect_timeout_ms > 0 ? o.min_connect_timeout_ms : 20000;
+  ch->dns_min_interval_ms = o.dns_min_resolution_interval_ms;
   tern__backoff_init(&ch->backoff,
                      o.initial_backoff_ms > 0 ? o.initial_backoff_ms : 1000,
                      o.max_backoff_ms > 0 ? o.max_backoff_ms : 120000,
@@ -548,6 +608,10 @@ static void close_task(void *arg) {
   client_call *cc, *next;
   tern__queue *q;
   ch->closing = 1;
+  /* No resolver callback after this; calls waiting for it end below. */
+  tern__resolver_free(ch->resolver);
+  ch->resolver = NULL;
+  ch->resolving = 0;
   tern__timer_stop(ch->loop, &ch->backoff_timer);
   tern__timer_stop(ch->loop, &ch->connect_timer);
   if (ch->connect_fd >= 0) {

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include "call/call_int.h"
+#include "channel/resolver.h"
 
 typedef struct client_call client_call;
 
@@ -16,6 +17,7 @@ struct tern_channel {
   char *user_agent;
   int64_t max_recv;
   int64_t min_connect_timeout_ms;
+  int64_t dns_min_interval_ms; /* 0: the resolver's default */
   tern_compression default_compression;
 
   pthread_mutex_t mu;
@@ -43,6 +45,11 @@ struct tern_channel {
   char *tls_host;              /* the name the server certificate must carry */
   tern__conn *handshaking;     /* TLS connection not ready yet */
   char last_error[200];        /* why the last connection attempt failed */
+  tern__resolver *resolver;    /* made on first use */
+  tern__resolved_addr *resolved; /* the latest successful resolution */
+  size_t n_resolved;
+  int resolving;      /* a connection pass waits for the resolver */
+  int resolve_failed; /* the last resolution failed, no addresses left */
 };
 
 struct client_call {

@@ -144,16 +144,19 @@ typedef struct tern__target {
   size_t n_addrs;
   char *authority; /* default :authority ("host:port", "localhost" for
                       unix) */
+  char *dns_server; /* "dns://server/...": "ip[:port]" or "[v6][:port]";
+                       NULL: the system's servers */
 } tern__target;
 
 /* Parses a channel target:
  *   "host:port", "host" (port 443, grpc's default), "[v6]:port",
  *   "dns:host:port", "dns:///host:port", "dns://dnsserver/host:port" (the
- *   DNS server part is ignored), "ipv4:1.2.3.4:50051,5.6.7.8:50052" (IP
- *   literals only), "ipv6:[::1]:50051,[::2]:1", "unix:relative/or/abs/path",
+ *   DNS server must be an IP literal with an optional port, as in grpc; it
+ *   goes to dns_server), "ipv4:1.2.3.4:50051,5.6.7.8:50052" (IP literals
+ *   only), "ipv6:[::1]:50051,[::2]:1", "unix:relative/or/abs/path",
  *   "unix:///abs/path". Anything else ("unix-abstract:", "xds:", empty
- *   host, bad port) is TERN_EADDR. Ports must be 1..65535. Nothing is
- *   allocated on error. */
+ *   host, bad port, a DNS server named by a host name) is TERN_EADDR.
+ *   Ports must be 1..65535. Nothing is allocated on error. */
 int tern__target_parse(const char *target, tern__target *out);
 void tern__target_free(tern__target *t);
 

@@ -232,6 +232,39 @@ static int parse_list(const char *s, enum family fam, int single,
   return TERN_OK;
 }
 
+/* The authority of "dns://server/name": an IP literal with an optional
+ * port, as grpc accepts it (a server named by a host name would need a
+ * lookup to find the server that does lookups). On success *out is
+ * malloc'd as "ip:port", "[v6]:port", "ip" or "[v6]", which is the syntax
+ * of ares_set_servers_ports_csv. */
+static int parse_dns_server(const char *s, size_t len, char **out) {
+  char *host = NULL, *p;
+  int port = 0, port_given = 0, rv, v6;
+  size_t n;
+
+  rv = parse_host_port(s, len, FAM_ANY, &host, &port, &port_given);
+  if (rv != TERN_OK)
+    return rv;
+  v6 = strchr(host, ':') != NULL;
+  if (!(v6 ? ipv6_literal(host) && !strchr(host, '%') : ipv4_literal(host))) {
+    free(host);
+    return TERN_EADDR;
+  }
+  n = strlen(host) + 2 + 1 + 5 + 1;
+  p = malloc(n);
+  if (!p) {
+    free(host);
+    return TERN_ENOMEM;
+  }
+  if (port_given)
+    snprintf(p, n, v6 ? "[%s]:%d" : "%s:%d", host, port);
+  else
+    snprintf(p, n, v6 ? "[%s]" : "%s", host);
+  free(host);
+  *out = p;
+  return TERN_OK;
+}
+
 static int parse_unix(const char *path, tern__target *out) {
   struct sockaddr_un sun;
   tern__addr *a;
@@ -281,16 +314,28 @@ int tern__target_parse(const char *target, tern__target *out) {
   if (starts_with_ci(target, "ipv6:"))
     return parse_list(target + 5, FAM_IPV6, 0, out);
   if (starts_with_ci(target, "dns:")) {
+    char *server = NULL;
     rest = target + 4;
     if (rest[0] == '/' && rest[1] == '/') {
-      /* "dns://server/host:port": the server part is ignored. */
-      rest = strchr(rest + 2, '/');
+      /* "dns://server/host:port": the name is looked up at that server. */
+      const char *auth = rest + 2;
+      rest = strchr(auth, '/');
       if (!rest)
         return TERN_EADDR;
+      if (rest > auth) {
+        rv = parse_dns_server(auth, (size_t)(rest - auth), &server);
+        if (rv != TERN_OK)
+          return rv;
+      }
       rest++;
     }
     rv = parse_list(rest, FAM_ANY, 1, out);
-    return rv;
+    if (rv != TERN_OK) {
+      free(server);
+      return rv;
+    }
+    out->dns_server = server;
+    return TERN_OK;
   }
   /* Other schemes grpc knows but tern does not. A plain "host:port" never
    * holds "//", so any other "scheme://" is refused here too. */
@@ -305,7 +350,9 @@ void tern__target_free(tern__target *t) {
     return;
   free_addrs(t->addrs, t->n_addrs);
   free(t->authority);
+  free(t->dns_server);
   t->addrs = NULL;
   t->n_addrs = 0;
   t->authority = NULL;
+  t->dns_server = NULL;
 }

@@ -65,13 +65,60 @@ static void test_target_ipv6_brackets(void) {
 static void test_target_dns_forms(void) {
   ONE("dns:localhost:50051", "localhost:50051", HOST("localhost", 50051));
   ONE("dns:///localhost:50051", "localhost:50051", HOST("localhost", 50051));
-  SAY("the DNS server part of dns://server/ is ignored");
+  SAY("the DNS server part of dns://server/ does not change the name");
   ONE("dns://8.8.8.8/example.com:443", "example.com:443",
       HOST("example.com", 443));
   ONE("dns://8.8.8.8:53/example.com", "example.com", HOST("example.com", 443));
   ONE("dns:///[::1]:5", "[::1]:5", HOST("::1", 5));
   SAY("schemes are case-insensitive");
   ONE("DNS:///h:1", "h:1", HOST("h", 1));
+}
+
+static void check_dns_server(const char *target, const char *server) {
+  tern__target t;
+  SAY("\"%s\" asks DNS server %s", target, server ? server : "(system's)");
+  CHECK_EQ_INT(tern__target_parse(target, &t), TERN_OK);
+  CHECK_EQ_STR(t.dns_server, server);
+  tern__target_free(&t);
+  CHECK(t.dns_server == NULL);
+}
+
+static void test_target_dns_authority_is_kept(void) {
+  check_dns_server("dns://127.0.0.1:5353/x.test:80", "127.0.0.1:5353");
+  check_dns_server("dns://8.8.8.8/example.com:443", "8.8.8.8");
+  check_dns_server("dns://[::1]:53/h:1", "[::1]:53");
+  check_dns_server("dns://[2001:db8::1]/h:1", "[2001:db8::1]");
+  check_dns_server("dns://::1/h:1", "[::1]");
+  SAY("no authority, or no dns: scheme: the system's servers");
+  check_dns_server("dns:///h:1", NULL);
+  check_dns_server("dns:h:1", NULL);
+  check_dns_server("h:1", NULL);
+  check_dns_server("ipv4:1.2.3.4:5", NULL);
+  check_dns_server("unix:/tmp/s", NULL);
+}
+
+static void test_target_dns_authority_must_be_an_ip(void) {
+  const char *bad[] = {
+      "dns://ns.example.com/h:1", /* a server by name needs a lookup */
+      "dns://localhost:53/h:1",
+      "dns://1.2.3.4:0/h:1",
+      "dns://1.2.3.4:65536/h:1",
+      "dns://1.2.3.4:/h:1",
+      "dns://1.2.3/h:1",
+      "dns://[1.2.3.4]:53/h:1",
+      "dns://[::1/h:1",
+      "dns://[fe80::1%eth0]:53/h:1",
+      "dns://a b/h:1",
+      "dns://127.0.0.1:53/",
+      "dns://127.0.0.1:53/a:1,b:2",
+  };
+  size_t i;
+  for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    tern__target t;
+    SAY("\"%s\" is TERN_EADDR", bad[i]);
+    CHECK_EQ_INT(tern__target_parse(bad[i], &t), TERN_EADDR);
+    CHECK(t.addrs == NULL && t.authority == NULL && t.dns_server == NULL);
+  }
 }
 
 static void test_target_ipv4_list(void) {
@@ -191,6 +238,8 @@ int main(void) {
   RUN_TEST(test_target_without_port_defaults_to_443);
   RUN_TEST(test_target_ipv6_brackets);
   RUN_TEST(test_target_dns_forms);
+  RUN_TEST(test_target_dns_authority_is_kept);
+  RUN_TEST(test_target_dns_authority_must_be_an_ip);
   RUN_TEST(test_target_ipv4_list);
   RUN_TEST(test_target_ipv6_list);
   RUN_TEST(test_target_unix_forms);
