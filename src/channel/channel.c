@@ -50,36 +50,19 @@ void tern__channel_unref(tern_channel *ch) {
 /* ---- pending calls ------------------------------------------------------ */
 
 void tern__channel_unqueue(tern_channel *ch, client_call *cc) {
-  if (!cc->pending)
-    return;
-  if (cc->pend_prev)
-    cc->pend_prev->pend_next = cc->pend_next;
-  else
-    ch->pending_head = cc->pend_next;
-  if (cc->pend_next)
-    cc->pend_next->pend_prev = cc->pend_prev;
-  else
-    ch->pending_tail = cc->pend_prev;
-  cc->pend_next = cc->pend_prev = NULL;
-  cc->pending = 0;
+  (void)ch; /* a node unlinks itself; harmless when not queued */
+  tern__queue_remove(&cc->pend_node);
 }
 
 static void enqueue(tern_channel *ch, client_call *cc) {
-  cc->pending = 1;
-  cc->pend_next = NULL;
-  cc->pend_prev = ch->pending_tail;
-  if (ch->pending_tail)
-    ch->pending_tail->pend_next = cc;
-  else
-    ch->pending_head = cc;
-  ch->pending_tail = cc;
+  tern__queue_insert_tail(&ch->pending, &cc->pend_node);
 }
 
 /* Fails every queued call that did not ask to wait for ready. */
 static void fail_pending(tern_channel *ch, int all, const char *why) {
-  client_call *cc = ch->pending_head, *next;
-  for (; cc; cc = next) {
-    next = cc->pend_next;
+  tern__queue *q, *next;
+  tern__queue_foreach_safe(q, next, &ch->pending) {
+    client_call *cc = tern__queue_data(q, client_call, pend_node);
     if (all || !cc->wait_for_ready) {
       tern__channel_unqueue(ch, cc);
       tern__client_call_complete(cc, all ? TERN_STATUS_CANCELLED
@@ -90,8 +73,9 @@ static void fail_pending(tern_channel *ch, int all, const char *why) {
 }
 
 static void flush_pending(tern_channel *ch) {
-  while (ch->pending_head && ch->conn) {
-    client_call *cc = ch->pending_head;
+  while (!tern__queue_empty(&ch->pending) && ch->conn) {
+    client_call *cc = tern__queue_data(ch->pending.next, client_call,
+                                       pend_node);
     tern__channel_unqueue(ch, cc);
     if (tern__channel_send_request(ch, cc, ch->conn) != 0)
       tern__client_call_complete(cc, TERN_STATUS_UNAVAILABLE,
@@ -180,12 +164,7 @@ static void attempt_next(tern_channel *ch);
 
 static void conn_closed(tern__conn *conn) {
   tern_channel *ch = conn->owner;
-  if (conn->owner_prev)
-    conn->owner_prev->owner_next = conn->owner_next;
-  else
-    ch->conns = conn->owner_next;
-  if (conn->owner_next)
-    conn->owner_next->owner_prev = conn->owner_prev;
+  tern__queue_remove(&conn->owner_node);
   if (ch->handshaking == conn) {
     /* The TLS handshake failed: that address failed. */
     ch->handshaking = NULL;
@@ -203,7 +182,7 @@ static void conn_closed(tern__conn *conn) {
     if (!ch->closing)
       set_state(ch, TERN_CHANNEL_IDLE);
   }
-  if (!ch->closing && ch->pending_head)
+  if (!ch->closing && !tern__queue_empty(&ch->pending))
     start_connect(ch);
 }
 
@@ -231,7 +210,7 @@ static void backoff_fired(tern__timer *t) {
   if (ch->closing)
     return;
   set_state(ch, TERN_CHANNEL_IDLE);
-  if (ch->pending_head)
+  if (!tern__queue_empty(&ch->pending))
     start_connect(ch);
 }
 
@@ -267,11 +246,7 @@ static void connected(tern_channel *ch) {
     attempt_next(ch);
     return;
   }
-  conn->owner_prev = NULL;
-  conn->owner_next = ch->conns;
-  if (ch->conns)
-    ch->conns->owner_prev = conn;
-  ch->conns = conn;
+  tern__queue_insert_head(&ch->conns, &conn->owner_node);
   if (ch->tls) {
     ch->handshaking = conn;
     if (tern__conn_start_tls(conn, ch->tls, ch->tls_host) != TERN_OK) {
@@ -575,6 +550,9 @@ int tern_channel_new(tern_channel **channel_out, const char *target,
                      (uint64_t)tern__now_ns() ^ (uint64_t)(uintptr_t)ch);
   ch->connect_fd = -1;
   ch->refs = 1;
+  tern__queue_init(&ch->conns);
+  tern__queue_init(&ch->pending);
+  tern__queue_init(&ch->active);
   ch->state = TERN_CHANNEL_IDLE;
   tern__timer_init(&ch->connect_timer, connect_timeout, ch);
   tern__timer_init(&ch->backoff_timer, backoff_fired, ch);
@@ -635,7 +613,7 @@ typedef struct close_req {
 static void close_task(void *arg) {
   close_req *r = arg;
   tern_channel *ch = r->ch;
-  client_call *cc, *next;
+  tern__queue *q, *next;
   ch->closing = 1;
   tern__timer_stop(ch->loop, &ch->backoff_timer);
   tern__timer_stop(ch->loop, &ch->connect_timer);
@@ -646,12 +624,13 @@ static void close_task(void *arg) {
   }
   fail_pending(ch, 1, "channel closed");
   /* Calls on streams end CANCELLED before their connection goes. */
-  for (cc = ch->active; cc; cc = next) {
-    next = cc->act_next;
+  tern__queue_foreach_safe(q, next, &ch->active) {
+    client_call *cc = tern__queue_data(q, client_call, act_node);
     tern__client_call_complete(cc, TERN_STATUS_CANCELLED, "channel closed");
   }
-  while (ch->conns)
-    tern__conn_close(ch->conns);
+  /* Each close unlinks its connection (conn_closed). */
+  while (!tern__queue_empty(&ch->conns))
+    tern__conn_close(tern__queue_data(ch->conns.next, tern__conn, owner_node));
   set_state(ch, TERN_CHANNEL_SHUTDOWN);
   pthread_mutex_lock(&r->mu);
   r->done = 1;

@@ -35,17 +35,6 @@ static void take_status_from_response(client_call *cc, tern_status_code *code,
   }
 }
 
-static void unlink_active(client_call *cc) {
-  tern_channel *ch = cc->channel;
-  if (cc->act_prev)
-    cc->act_prev->act_next = cc->act_next;
-  else if (ch->active == cc)
-    ch->active = cc->act_next;
-  if (cc->act_next)
-    cc->act_next->act_prev = cc->act_prev;
-  cc->act_next = cc->act_prev = NULL;
-}
-
 static void fill_md_out(client_call *cc) {
   /* Caller holds mu. Once per call. */
   if (cc->md_delivered)
@@ -66,7 +55,7 @@ void tern__client_call_complete(client_call *cc, tern_status_code code,
   cc->delivered = 1;
   tern__timer_stop(c->loop, &c->deadline_timer);
   tern__channel_unqueue(cc->channel, cc);
-  unlink_active(cc);
+  tern__queue_remove(&cc->act_node);
   /* A failure that lands after our deadline is reported as the deadline
    * (the server's timer may fire a little before ours). */
   if (code != TERN_STATUS_OK && c->deadline_ns > 0 &&
@@ -219,10 +208,7 @@ static void cc_on_kick(struct tern_call *c) {
                                  "cancelled by the client");
       return;
     }
-    cc->act_next = cc->channel->active;
-    if (cc->act_next)
-      cc->act_next->act_prev = cc;
-    cc->channel->active = cc;
+    tern__queue_insert_head(&cc->channel->active, &cc->act_node);
     if (c->deadline_ns > 0) {
       c->deadline_timer.cb = cc_deadline;
       c->deadline_timer.data = cc;
@@ -265,6 +251,8 @@ static int call_new(tern_channel *ch, const tern_method *method,
     return TERN_ENOMEM;
   }
   cc->channel = ch;
+  tern__queue_init(&cc->pend_node);
+  tern__queue_init(&cc->act_node);
   if (ch->default_compression != TERN_COMPRESS_DEFAULT)
     cc->c.send_alg = ch->default_compression;
   if (opts) {

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/queue.h"
 #include "tern/tern.h"
 
 /* malloc and zero. Used instead of calloc for objects made per call:

@@ -44,7 +44,7 @@ typedef struct listener {
 typedef struct srv_loop {
   tern__loop *loop;
   struct tern_server *server;
-  tern__conn *conns; /* loop thread only */
+  tern__queue conns; /* of tern__conn.owner_node; loop thread only */
 } srv_loop;
 
 enum { S_NEW, S_RUNNING, S_SHUTTING, S_DONE };
@@ -67,7 +67,7 @@ struct tern_server {
 
   pthread_t *workers;
   int n_workers;
-  struct tern_server_call *wq_head, *wq_tail;
+  tern__queue wq; /* calls waiting for a worker, under mu */
   int wq_stop;
   pthread_cond_t wq_cv; /* workers wait here, apart from state waiters */
 
@@ -85,7 +85,7 @@ struct tern_server_call {
   struct tern_call c; /* first: hooks get a tern_call * */
   struct tern_server *server;
   const entry *entry;
-  struct tern_server_call *wq_next;
+  tern__queue wq_node;
   int dispatched;
   int handler_done;
   void *request;  /* decoded request (unary, server-streaming) */
@@ -289,18 +289,18 @@ static void *worker_main(void *arg) {
   tern_server *s = arg;
   for (;;) {
     tern_server_call *sc;
+    tern__queue *q;
     pthread_mutex_lock(&s->mu);
-    while (!s->wq_head && !s->wq_stop)
+    while (tern__queue_empty(&s->wq) && !s->wq_stop)
       pthread_cond_wait(&s->wq_cv, &s->mu);
-    sc = s->wq_head;
-    if (!sc) {
+    if (tern__queue_empty(&s->wq)) { /* stopping */
       pthread_mutex_unlock(&s->mu);
       return NULL;
     }
-    s->wq_head = sc->wq_next;
-    if (!s->wq_head)
-      s->wq_tail = NULL;
+    q = s->wq.next;
+    tern__queue_remove(q);
     pthread_mutex_unlock(&s->mu);
+    sc = tern__queue_data(q, tern_server_call, wq_node);
     run_handler(sc);
     tern__call_unref(&sc->c);
   }
@@ -324,12 +324,7 @@ static void dispatch(tern_server_call *sc) {
   }
   tern__call_ref(&sc->c); /* the worker's */
   pthread_mutex_lock(&s->mu);
-  sc->wq_next = NULL;
-  if (s->wq_tail)
-    s->wq_tail->wq_next = sc;
-  else
-    s->wq_head = sc;
-  s->wq_tail = sc;
+  tern__queue_insert_tail(&s->wq, &sc->wq_node);
   pthread_cond_signal(&s->wq_cv);
   pthread_mutex_unlock(&s->mu);
 }
@@ -494,12 +489,7 @@ static struct tern_call *on_new_stream(tern__conn *conn, int32_t id) {
 static void on_conn_closed(tern__conn *conn) {
   srv_loop *sl = conn->owner;
   tern_server *s = sl->server;
-  if (conn->owner_prev)
-    conn->owner_prev->owner_next = conn->owner_next;
-  else
-    sl->conns = conn->owner_next;
-  if (conn->owner_next)
-    conn->owner_next->owner_prev = conn->owner_prev;
+  tern__queue_remove(&conn->owner_node);
   pthread_mutex_lock(&s->mu);
   s->n_conns--;
   pthread_cond_broadcast(&s->cv);
@@ -544,11 +534,7 @@ static void add_conn(srv_loop *sl, int fd, tern__tls_ctx *tls) {
     pthread_mutex_unlock(&s->mu);
     return;
   }
-  conn->owner_prev = NULL;
-  conn->owner_next = sl->conns;
-  if (sl->conns)
-    sl->conns->owner_prev = conn;
-  sl->conns = conn;
+  tern__queue_insert_head(&sl->conns, &conn->owner_node);
   if (tls && tern__conn_start_tls(conn, tls, NULL) != TERN_OK)
     tern__conn_close(conn);
 }
@@ -644,6 +630,7 @@ int tern_server_new(tern_server **server_out, const tern_server_options *opts) {
     s->opts.reset_burst = DEFAULT_RESET_BURST;
   if (s->opts.reset_rate == 0)
     s->opts.reset_rate = DEFAULT_RESET_RATE;
+  tern__queue_init(&s->wq);
   pthread_mutex_init(&s->mu, NULL);
   pthread_cond_init(&s->cv, NULL);
   pthread_cond_init(&s->wq_cv, NULL);
@@ -860,6 +847,7 @@ int tern_server_start(tern_server *s) {
     return TERN_ENOMEM;
   for (i = 0; i < s->opts.io_threads; i++) {
     s->loops[i].server = s;
+    tern__queue_init(&s->loops[i].conns);
     if ((rv = tern__loop_new(&s->loops[i].loop)) != TERN_OK)
       return rv;
     s->n_loops++;
@@ -895,7 +883,7 @@ int tern_server_wait(tern_server *s) {
 
 static void loop_goaway(void *arg) {
   srv_loop *sl = arg;
-  tern__conn *c, *next;
+  tern__queue *q, *next;
   size_t k;
   /* Close the listening sockets: new connections are refused, not left
    * waiting in the backlog. */
@@ -906,8 +894,8 @@ static void loop_goaway(void *arg) {
       close(sl->server->listeners[k].io.fd);
       sl->server->listeners[k].io.fd = -1;
     }
-  for (c = sl->conns; c; c = next) {
-    next = c->owner_next;
+  tern__queue_foreach_safe(q, next, &sl->conns) {
+    tern__conn *c = tern__queue_data(q, tern__conn, owner_node);
     tern__conn_shutdown(c);
     if (c->n_calls == 0)
       tern__conn_close(c);
@@ -916,8 +904,9 @@ static void loop_goaway(void *arg) {
 
 static void loop_close_all(void *arg) {
   srv_loop *sl = arg;
-  while (sl->conns)
-    tern__conn_close(sl->conns);
+  /* Each close unlinks its connection (on_conn_closed). */
+  while (!tern__queue_empty(&sl->conns))
+    tern__conn_close(tern__queue_data(sl->conns.next, tern__conn, owner_node));
 }
 
 static void post_all(tern_server *s, void (*fn)(void *)) {

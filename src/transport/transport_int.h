@@ -81,7 +81,7 @@ struct tern__conn {
   double reset_tokens;
   int64_t reset_last_ns;
   tern__timer handshake_timer, idle_timer, age_timer;
-  struct tern__conn *owner_prev, *owner_next; /* owner's list */
+  tern__queue owner_node; /* on the owner's list of connections */
 };
 
 /* Takes over fd (non-blocking, connected). The session's preface and
