@@ -522,7 +522,7 @@ int tern_channel_new(tern_channel **channel_out, const char *target,
     return TERN_ENOMEM;
   }
   if (o.tls) {
-    const char *a = ch->authority, *end;
+    tern__hostport hp;
     rv = tern__tls_ctx_new(&ch->tls, 0, o.tls);
     if (rv != TERN_OK) {
       tern__target_free(&ch->target);
@@ -531,14 +531,14 @@ int tern_channel_new(tern_channel **channel_out, const char *target,
       free(ch);
       return rv;
     }
-    /* The host part of the authority: "[v6]:p" -> "v6", "h:p" -> "h". */
-    if (a[0] == '[') {
-      a++;
-      end = strchr(a, ']');
-    } else {
-      end = strrchr(a, ':');
-    }
-    ch->tls_host = end ? strndup(a, (size_t)(end - a)) : strdup(a);
+    /* The host part of the authority: "[v6]:p" -> "v6", "h:p" -> "h". An
+     * authority set by the user that does not split is taken whole: the
+     * certificate check then says what is wrong with it. */
+    if (tern__hostport_split(ch->authority, strlen(ch->authority),
+                             TERN__HOSTPORT_PORT_ZERO, &hp) == TERN_OK)
+      ch->tls_host = strndup(hp.host, hp.host_len);
+    else
+      ch->tls_host = strdup(ch->authority);
     if (!ch->tls_host)
       goto fail;
   }

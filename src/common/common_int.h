@@ -124,6 +124,35 @@ const tern_metadata *tern__metadata_empty(void);
 /* Appends every entry of src to dst (copies). */
 int tern__metadata_append(tern_metadata *dst, const tern_metadata *src);
 
+/* ---- host and port --------------------------------------------------------- */
+
+/* What tern__hostport_split found. host points into the string split (not
+ * NUL-terminated), without brackets; it may be empty ("[]:1", ":50051"):
+ * callers decide whether that means anything. */
+typedef struct tern__hostport {
+  const char *host;
+  size_t host_len;
+  int port;      /* -1 when none was written */
+  int bracketed; /* written "[host]": an IPv6 literal, if anything */
+} tern__hostport;
+
+/* A port must be written. Then, without brackets, the last colon starts
+ * the port ("::1:50051" is host "::1"); without this flag more than one
+ * colon is a bare IPv6 literal, which cannot carry a port. */
+#define TERN__HOSTPORT_NEED_PORT 1u
+/* Port 0 is accepted (a listening address: the system picks one). */
+#define TERN__HOSTPORT_PORT_ZERO 2u
+
+/* Splits "host:port", "host", "[v6]:port" or "[v6]" (and a bare IPv6
+ * literal) of len bytes. A port is 1 to 5 ASCII digits, 1..65535 (0..
+ * with TERN__HOSTPORT_PORT_ZERO): no sign, no spaces. The host is not
+ * checked beyond its length (at most 255 bytes) and holding no NUL.
+ * TERN_OK, or TERN_EADDR (an empty string, '[' without ']', anything but
+ * ":port" after ']', a bad port, a missing one with
+ * TERN__HOSTPORT_NEED_PORT, a long host). Allocates nothing. */
+int tern__hostport_split(const char *s, size_t len, unsigned flags,
+                         tern__hostport *out);
+
 /* ---- targets --------------------------------------------------------------- */
 
 typedef enum tern__addr_kind {

@@ -690,13 +690,10 @@ static int bind_one(tern_server *s, int family, const struct sockaddr *sa,
 
 static int add_port(tern_server *s, const char *addr, int *port_out,
                     tern__tls_ctx *tls) {
-  char host[256];
-  const char *colon, *h, *port_s;
-  size_t hlen;
+  char host[256], port_s[8];
+  tern__hostport hp;
   struct addrinfo hints, *res = NULL, *ai;
   int port = 0, rv = TERN_EADDR, bound = 0;
-  long p;
-  char *end;
 
   if (!s || !addr)
     return TERN_EINVAL;
@@ -719,34 +716,21 @@ static int add_port(tern_server *s, const char *addr, int *port_out,
       *port_out = 0;
     return rv;
   }
-  if (addr[0] == '[') {
-    const char *close_b = strchr(addr, ']');
-    if (!close_b || close_b[1] != ':')
-      return TERN_EADDR;
-    h = addr + 1;
-    hlen = (size_t)(close_b - h);
-    port_s = close_b + 2;
-  } else {
-    colon = strrchr(addr, ':');
-    if (!colon)
-      return TERN_EADDR;
-    h = addr;
-    hlen = (size_t)(colon - addr);
-    port_s = colon + 1;
-  }
-  if (hlen >= sizeof(host))
-    return TERN_EADDR;
-  memcpy(host, h, hlen);
-  host[hlen] = '\0';
-  errno = 0;
-  p = strtol(port_s, &end, 10);
-  if (errno || end == port_s || *end || p < 0 || p > 65535)
-    return TERN_EADDR;
-  port = (int)p;
+  /* "[::]:50051", "0.0.0.0:0", "localhost:0", ":50051" (an empty host:
+   * every address). */
+  rv = tern__hostport_split(addr, strlen(addr),
+                            TERN__HOSTPORT_NEED_PORT | TERN__HOSTPORT_PORT_ZERO,
+                            &hp);
+  if (rv != TERN_OK)
+    return rv;
+  memcpy(host, hp.host, hp.host_len); /* at most 255 bytes */
+  host[hp.host_len] = '\0';
+  port = hp.port;
+  snprintf(port_s, sizeof(port_s), "%d", port);
   memset(&hints, 0, sizeof(hints));
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_PASSIVE;
-  if (getaddrinfo(hlen ? host : NULL, port_s, &hints, &res) != 0)
+  if (getaddrinfo(hp.host_len ? host : NULL, port_s, &hints, &res) != 0)
     return TERN_EADDR;
   for (ai = res; ai; ai = ai->ai_next) {
     if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)

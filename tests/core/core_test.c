@@ -840,6 +840,32 @@ static void test_protobuf_codec_decodes_into_an_arena(void) {
                            bump_alloc, &b, (void **)&out) != 0);
 }
 
+static void test_listening_address_forms(void) {
+  const char *good[] = {"127.0.0.1:0", "0.0.0.0:0", "localhost:0", ":0"};
+  const char *bad[] = {"localhost",       "[::1]",      "127.0.0.1:",
+                       "127.0.0.1:65536", "127.0.0.1:+1", "[::1]x:0",
+                       "[::1:0",          "unix:"};
+  tern_server *s;
+  size_t i;
+  int port;
+  CHECK_EQ_INT(tern_server_new(&s, NULL), TERN_OK);
+  for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+    SAY("\"%s\" binds a port the system picks", good[i]);
+    port = -1;
+    CHECK_EQ_INT(tern_server_add_insecure_port(s, good[i], &port), TERN_OK);
+    CHECK(port > 0);
+  }
+  SAY("\"[::]:0\" binds too, where the machine has IPv6");
+  port = -1;
+  if (tern_server_add_insecure_port(s, "[::]:0", &port) == TERN_OK)
+    CHECK(port > 0);
+  for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    SAY("\"%s\" is TERN_EADDR", bad[i]);
+    CHECK_EQ_INT(tern_server_add_insecure_port(s, bad[i], &port), TERN_EADDR);
+  }
+  tern_server_free(s);
+}
+
 int main(void) {
   snprintf(g_unix_path, sizeof(g_unix_path), "/tmp/tern-core-%d.sock",
            (int)getpid());
@@ -847,6 +873,7 @@ int main(void) {
   snprintf(g_target, sizeof(g_target), "127.0.0.1:%d", g_port);
   printf("server on %s and unix:%s\n", g_target, g_unix_path);
   RUN_TEST(test_protobuf_codec_decodes_into_an_arena);
+  RUN_TEST(test_listening_address_forms);
   RUN_TEST(test_every_status_code_and_message_round_trip);
   RUN_TEST(test_receive_limit_gives_resource_exhausted_and_channel_lives);
   RUN_TEST(test_many_concurrent_calls_share_one_connection);
