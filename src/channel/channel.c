@@ -495,15 +495,16 @@ int tern_channel_new(tern_channel **channel_out, const char *target,
   if (!ch)
     return TERN_ENOMEM;
   rv = tern__target_parse(target, &ch->target);
-  if (rv != TERN_OK) {
-    free(ch);
-    return rv;
-  }
+  if (rv != TERN_OK)
+    goto fail_alloc;
+  rv = TERN_ENOMEM;
   ch->authority = strdup(o.authority ? o.authority : ch->target.authority);
+  if (!ch->authority)
+    goto fail_target;
   ualen = (o.user_agent_prefix ? strlen(o.user_agent_prefix) + 1 : 0) + 32;
   ch->user_agent = malloc(ualen);
-  if (!ch->authority || !ch->user_agent)
-    goto fail;
+  if (!ch->user_agent)
+    goto fail_authority;
   snprintf(ch->user_agent, ualen, "%s%stern-c/%s",
            o.user_agent_prefix ? o.user_agent_prefix : "",
            o.user_agent_prefix ? " " : "", TERN_VERSION);
@@ -511,26 +512,18 @@ int tern_channel_new(tern_channel **channel_out, const char *target,
                                             : DEFAULT_MAX_RECV;
   ch->default_compression = o.default_compression;
   ch->allow_insecure_credentials = o.allow_insecure_credentials;
-  if (o.credentials &&
-      (tern_metadata_new(&ch->credentials) != TERN_OK ||
-       tern__metadata_append(ch->credentials, o.credentials) != TERN_OK)) {
-    tern_metadata_free(ch->credentials);
-    tern__target_free(&ch->target);
-    free(ch->authority);
-    free(ch->user_agent);
-    free(ch);
-    return TERN_ENOMEM;
+  if (o.credentials) {
+    if (tern_metadata_new(&ch->credentials) != TERN_OK)
+      goto fail_user_agent;
+    if (tern__metadata_append(ch->credentials, o.credentials) != TERN_OK)
+      goto fail_credentials;
   }
   if (o.tls) {
     tern__hostport hp;
     rv = tern__tls_ctx_new(&ch->tls, 0, o.tls);
-    if (rv != TERN_OK) {
-      tern__target_free(&ch->target);
-      free(ch->authority);
-      free(ch->user_agent);
-      free(ch);
-      return rv;
-    }
+    if (rv != TERN_OK)
+      goto fail_credentials;
+    rv = TERN_ENOMEM;
     /* The host part of the authority: "[v6]:p" -> "v6", "h:p" -> "h". An
      * authority set by the user that does not split is taken whole: the
      * certificate check then says what is wrong with it. */
@@ -540,7 +533,7 @@ int tern_channel_new(tern_channel **channel_out, const char *target,
     else
       ch->tls_host = strdup(ch->authority);
     if (!ch->tls_host)
-      goto fail;
+      goto fail_tls;
   }
   ch->min_connect_timeout_ms =
       o.min_connect_timeout_ms > 0 ? o.min_connect_timeout_ms : 20000;
@@ -557,10 +550,12 @@ int tern_channel_new(tern_channel **channel_out, const char *target,
   tern__timer_init(&ch->connect_timer, connect_timeout, ch);
   tern__timer_init(&ch->backoff_timer, backoff_fired, ch);
   if (pthread_mutex_init(&ch->mu, NULL) != 0)
-    goto fail;
-  if (tern__loop_new(&ch->loop) != TERN_OK)
+    goto fail_tls_host;
+  rv = tern__loop_new(&ch->loop);
+  if (rv != TERN_OK)
     goto fail_mu;
-  if (tern__loop_start_thread(ch->loop) != TERN_OK)
+  rv = tern__loop_start_thread(ch->loop);
+  if (rv != TERN_OK)
     goto fail_loop;
   *channel_out = ch;
   return TERN_OK;
@@ -568,14 +563,21 @@ fail_loop:
   tern__loop_free(ch->loop);
 fail_mu:
   pthread_mutex_destroy(&ch->mu);
-fail:
-  tern__target_free(&ch->target);
-  free(ch->authority);
-  free(ch->user_agent);
-  tern__tls_ctx_unref(ch->tls);
+fail_tls_host:
   free(ch->tls_host);
+fail_tls:
+  tern__tls_ctx_unref(ch->tls);
+fail_credentials:
+  tern_metadata_free(ch->credentials);
+fail_user_agent:
+  free(ch->user_agent);
+fail_authority:
+  free(ch->authority);
+fail_target:
+  tern__target_free(&ch->target);
+fail_alloc:
   free(ch);
-  return TERN_ENOMEM;
+  return rv;
 }
 
 static void connect_task(void *arg) {
