@@ -645,11 +645,11 @@ int tern__conn_new(tern__conn **conn_out, tern__loop *loop, int fd,
                                                NGHTTP2_FLAG_NONE, 0,
                                                CONN_WINDOW);
   if (rv == 0 && tern__io_set(loop, &conn->io, TERN__IO_READ) != TERN_OK)
-    rv = -1;
+    rv = TERN_ESYS; /* epoll_ctl refused it; nghttp2's codes are <= -500 */
   if (rv != 0) {
     nghttp2_session_del(conn->session);
     free(conn);
-    return TERN_ENOMEM;
+    return rv == TERN_ESYS ? TERN_ESYS : TERN_ENOMEM;
   }
   if (cfg->handshake_ms > 0)
     tern__timer_start(loop, &conn->handshake_timer,
