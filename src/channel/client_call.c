@@ -603,17 +603,29 @@ int tern_future_wait(tern_future *f, int64_t timeout_ms) {
     while (!c->done)
       pthread_cond_wait(&c->cv, &c->mu);
   } else {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (timeout_ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-      ts.tv_sec++;
-      ts.tv_nsec -= 1000000000;
-    }
-    while (!c->done)
-      if (pthread_cond_timedwait(&c->cv, &c->mu, &ts) != 0)
+    /* The deadline is on CLOCK_MONOTONIC. The call's condition is made by
+     * the call layer (tern__call_share) on the default clock, so each wait
+     * is the time left turned into a wall-clock time, and a wait that ends
+     * early (the wall clock set forward) waits again for the rest. Once
+     * that condition is made by tern__cond_init_monotonic, this becomes
+     * one tern__deadline_ts and a plain timed wait. */
+    int64_t now = tern__now_ms();
+    int64_t deadline = timeout_ms > INT64_MAX - now ? INT64_MAX
+                                                    : now + timeout_ms;
+    for (;;) {
+      int64_t left = deadline - tern__now_ms();
+      struct timespec ts;
+      if (c->done || left <= 0)
         break;
+      clock_gettime(CLOCK_REALTIME, &ts);
+      ts.tv_sec += (time_t)(left / 1000);
+      ts.tv_nsec += (long)(left % 1000) * 1000000;
+      if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+      }
+      pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+    }
     if (!c->done)
       rv = TERN_ETIMEDOUT;
   }

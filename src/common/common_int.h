@@ -3,11 +3,13 @@
 #ifndef TERN_COMMON_INT_H
 #define TERN_COMMON_INT_H
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/queue.h"
 #include "tern/tern.h"
@@ -207,6 +209,15 @@ void tern__backoff_reset(tern__backoff *b);
 /* CLOCK_MONOTONIC in nanoseconds / milliseconds. */
 int64_t tern__now_ns(void);
 int64_t tern__now_ms(void);
+
+/* Makes a condition variable whose timed waits run on CLOCK_MONOTONIC, so
+ * that setting the wall clock neither ends a wait early nor stretches it.
+ * 0, or pthread's error number. */
+int tern__cond_init_monotonic(pthread_cond_t *cv);
+/* The absolute CLOCK_MONOTONIC time ms (>= 0) from now, as
+ * pthread_cond_timedwait wants it for a condition made by
+ * tern__cond_init_monotonic. */
+void tern__deadline_ts(struct timespec *ts, int64_t ms);
 
 /* Logs to stderr when TERN_LOG (environment) is "debug" (level 0) or
  * "info" (level <= 1); warnings (level 2) always. */

@@ -75,9 +75,10 @@ struct tern_server {
   void *authorize_data;
 
   pthread_mutex_t mu;
-  pthread_cond_t cv;
+  pthread_cond_t cv; /* CLOCK_MONOTONIC: the shutdown waits with a deadline */
   int state;
-  size_t n_calls;
+  size_t n_calls;  /* atomic: no lock per call */
+  int draining;    /* atomic: set once shutdown waits for n_calls */
   size_t n_conns;
 };
 
@@ -454,8 +455,17 @@ static void sc_destroy(struct tern_call *c) {
   free(sc->peer_identity);
   free(sc);
   /* Atomic: no server-wide lock per call. Only a shutdown waits on the
-   * count, and it polls it (see tern_server_shutdown). */
-  __atomic_fetch_sub(&s->n_calls, 1, __ATOMIC_RELEASE);
+   * count: the last call to go while it does wakes it, under the mutex so
+   * that the wake-up cannot fall between its check and its wait. Both
+   * sides are sequentially consistent (a store then a load each, as
+   * Dekker's): either the shutdown sees the count at 0, or this sees
+   * draining set. */
+  if (__atomic_sub_fetch(&s->n_calls, 1, __ATOMIC_SEQ_CST) == 0 &&
+      __atomic_load_n(&s->draining, __ATOMIC_SEQ_CST)) {
+    pthread_mutex_lock(&s->mu);
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+  }
 }
 
 static const tern__call_hooks server_call_hooks = {
@@ -607,7 +617,10 @@ static void on_accept(tern__io *io, unsigned events) {
 /* ---- public API ----------------------------------------------------------- */
 
 int tern_server_new(tern_server **server_out, const tern_server_options *opts) {
-  tern_server *s = calloc(1, sizeof(*s));
+  tern_server *s;
+  if (!server_out)
+    return TERN_EINVAL;
+  s = calloc(1, sizeof(*s));
   if (!s)
     return TERN_ENOMEM;
   if (opts)
@@ -631,11 +644,21 @@ int tern_server_new(tern_server **server_out, const tern_server_options *opts) {
   if (s->opts.reset_rate == 0)
     s->opts.reset_rate = DEFAULT_RESET_RATE;
   tern__queue_init(&s->wq);
-  pthread_mutex_init(&s->mu, NULL);
-  pthread_cond_init(&s->cv, NULL);
-  pthread_cond_init(&s->wq_cv, NULL);
+  if (pthread_mutex_init(&s->mu, NULL) != 0)
+    goto fail_alloc;
+  if (tern__cond_init_monotonic(&s->cv) != 0)
+    goto fail_mu;
+  if (pthread_cond_init(&s->wq_cv, NULL) != 0)
+    goto fail_cv;
   *server_out = s;
   return TERN_OK;
+fail_cv:
+  pthread_cond_destroy(&s->cv);
+fail_mu:
+  pthread_mutex_destroy(&s->mu);
+fail_alloc:
+  free(s);
+  return TERN_ENOMEM; /* what pthread's EAGAIN / ENOMEM come to */
 }
 
 static int bind_one(tern_server *s, int family, const struct sockaddr *sa,
@@ -822,26 +845,35 @@ int tern_server_start(tern_server *s) {
     return TERN_ESTATE;
   if (s->n_listeners == 0)
     return TERN_ESTATE;
+  /* Until the server runs, a failure undoes everything, so that start may
+   * be called again (each call used to leak the last one's table and
+   * loops). Past that, tern_server_free cleans up. */
   rv = build_table(s);
   if (rv != TERN_OK)
     return rv;
+  rv = TERN_ENOMEM;
   s->loops = calloc((size_t)s->opts.io_threads, sizeof(*s->loops));
+  if (!s->loops)
+    goto fail_table;
   s->workers = calloc((size_t)s->opts.workers, sizeof(*s->workers));
-  if (!s->loops || !s->workers)
-    return TERN_ENOMEM;
+  if (!s->workers)
+    goto fail_loops_array;
   for (i = 0; i < s->opts.io_threads; i++) {
     s->loops[i].server = s;
     tern__queue_init(&s->loops[i].conns);
-    if ((rv = tern__loop_new(&s->loops[i].loop)) != TERN_OK)
-      return rv;
+    rv = tern__loop_new(&s->loops[i].loop);
+    if (rv != TERN_OK)
+      goto fail_loops;
     s->n_loops++;
   }
   for (k = 0; k < s->n_listeners; k++) {
     s->listeners[k].io.data = &s->listeners[k];
     tern__timer_init(&s->listeners[k].resume, resume_accept,
                      &s->listeners[k]);
-    if (tern__io_set(s->loops[0].loop, &s->listeners[k].io, TERN__IO_READ))
-      return TERN_ESYS;
+    if (tern__io_set(s->loops[0].loop, &s->listeners[k].io, TERN__IO_READ)) {
+      rv = TERN_ESYS;
+      goto fail_loops;
+    }
   }
   s->state = S_RUNNING;
   for (i = 0; i < s->opts.workers; i++) {
@@ -849,10 +881,28 @@ int tern_server_start(tern_server *s) {
       return TERN_ESYS;
     s->n_workers++;
   }
-  for (i = 0; i < s->n_loops; i++)
-    if ((rv = tern__loop_start_thread(s->loops[i].loop)) != TERN_OK)
+  for (i = 0; i < s->n_loops; i++) {
+    rv = tern__loop_start_thread(s->loops[i].loop);
+    if (rv != TERN_OK)
       return rv;
+  }
   return TERN_OK;
+fail_loops:
+  for (i = 0; i < s->n_loops; i++)
+    tern__loop_free(s->loops[i].loop);
+  s->n_loops = 0;
+  /* Their registrations went with loop 0's epoll descriptor. */
+  for (k = 0; k < s->n_listeners; k++)
+    s->listeners[k].io.events = 0;
+  free(s->workers);
+  s->workers = NULL;
+fail_loops_array:
+  free(s->loops);
+  s->loops = NULL;
+fail_table:
+  free(s->table);
+  s->table = NULL;
+  return rv;
 }
 
 int tern_server_wait(tern_server *s) {
@@ -900,13 +950,13 @@ static void post_all(tern_server *s, void (*fn)(void *)) {
       usleep(1000);
 }
 
-static int calls_left(tern_server *s) {
-  return __atomic_load_n(&s->n_calls, __ATOMIC_ACQUIRE) > 0;
+/* Under mu: calls not yet destroyed, or connections not yet closed. */
+static int work_left(tern_server *s) {
+  return __atomic_load_n(&s->n_calls, __ATOMIC_SEQ_CST) > 0 || s->n_conns > 0;
 }
 
 int tern_server_shutdown(tern_server *s, int64_t grace_ms) {
   int i;
-  int64_t deadline;
   if (!s)
     return TERN_EINVAL;
   pthread_mutex_lock(&s->mu);
@@ -921,37 +971,32 @@ int tern_server_shutdown(tern_server *s, int64_t grace_ms) {
     return TERN_OK;
   }
   s->state = S_SHUTTING;
+  /* From here the last call destroyed broadcasts cv (sc_destroy); set
+   * before work_left() first reads the count. */
+  __atomic_store_n(&s->draining, 1, __ATOMIC_SEQ_CST);
   pthread_mutex_unlock(&s->mu);
 
   post_all(s, loop_goaway);
-  deadline = grace_ms < 0 ? INT64_MAX : tern__now_ms() + grace_ms;
+  /* Woken by the last connection closing (on_conn_closed) or the last
+   * call going (sc_destroy); bounded by the grace period. */
   pthread_mutex_lock(&s->mu);
-  while ((calls_left(s) || s->n_conns > 0) && tern__now_ms() < deadline) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += 10 * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-      ts.tv_sec++;
-      ts.tv_nsec -= 1000000000;
-    }
-    pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+  if (grace_ms < 0) {
+    while (work_left(s))
+      pthread_cond_wait(&s->cv, &s->mu);
+  } else {
+    struct timespec deadline;
+    tern__deadline_ts(&deadline, grace_ms);
+    while (work_left(s))
+      if (pthread_cond_timedwait(&s->cv, &s->mu, &deadline) == ETIMEDOUT)
+        break;
   }
   pthread_mutex_unlock(&s->mu);
 
   /* Grace is over: cancel what is left; handlers see it and return. */
   post_all(s, loop_close_all);
   pthread_mutex_lock(&s->mu);
-  while (calls_left(s) || s->n_conns > 0) {
-    /* n_calls is not signalled (it is atomic): poll it every 10 ms. */
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += 10 * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-      ts.tv_sec++;
-      ts.tv_nsec -= 1000000000;
-    }
-    pthread_cond_timedwait(&s->cv, &s->mu, &ts);
-  }
+  while (work_left(s))
+    pthread_cond_wait(&s->cv, &s->mu);
   s->wq_stop = 1;
   pthread_cond_broadcast(&s->wq_cv);
   pthread_mutex_unlock(&s->mu);
