@@ -37,7 +37,9 @@ int tern__call_share(struct tern_call *call) {
   if (!call->sync_ready) {
     if (pthread_mutex_init(&call->mu, NULL) != 0)
       return TERN_ENOMEM;
-    if (pthread_cond_init(&call->cv, NULL) != 0) {
+    /* Monotonic: timed waits (tern_future_wait) do not move with the
+     * wall clock. */
+    if (tern__cond_init_monotonic(&call->cv) != 0) {
       pthread_mutex_destroy(&call->mu);
       return TERN_ENOMEM;
     }

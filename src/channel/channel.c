@@ -51,36 +51,19 @@ void tern__channel_unref(tern_channel *ch) {
 /* ---- pending calls ------------------------------------------------------ */
 
 void tern__channel_unqueue(tern_channel *ch, client_call *cc) {
-  if (!cc->pending)
-    return;
-  if (cc->pend_prev)
-    cc->pend_prev->pend_next = cc->pend_next;
-  else
-    ch->pending_head = cc->pend_next;
-  if (cc->pend_next)
-    cc->pend_next->pend_prev = cc->pend_prev;
-  else
-    ch->pending_tail = cc->pend_prev;
-  cc->pend_next = cc->pend_prev = NULL;
-  cc->pending = 0;
+  (void)ch; /* a node unlinks itself; harmless when not queued */
+  tern__queue_remove(&cc->pend_node);
 }
 
 static void enqueue(tern_channel *ch, client_call *cc) {
-  cc->pending = 1;
-  cc->pend_next = NULL;
-  cc->pend_prev = ch->pending_tail;
-  if (ch->pending_tail)
-    ch->pending_tail->pend_next = cc;
-  else
-    ch->pending_head = cc;
-  ch->pending_tail = cc;
+  tern__queue_insert_tail(&ch->pending, &cc->pend_node);
 }
 
 /* Fails every queued call that did not ask to wait for ready. */
 static void fail_pending(tern_channel *ch, int all, const char *why) {
-  client_call *cc = ch->pending_head, *next;
-  for (; cc; cc = next) {
-    next = cc->pend_next;
+  tern__queue *q, *next;
+  tern__queue_foreach_safe(q, next, &ch->pending) {
+    client_call *cc = tern__queue_data(q, client_call, pend_node);
     if (all || !cc->wait_for_ready) {
       tern__channel_unqueue(ch, cc);
       tern__client_call_complete(cc, all ? TERN_STATUS_CANCELLED
@@ -91,8 +74,9 @@ static void fail_pending(tern_channel *ch, int all, const char *why) {
 }
 
 static void flush_pending(tern_channel *ch) {
-  while (ch->pending_head && ch->conn) {
-    client_call *cc = ch->pending_head;
+  while (!tern__queue_empty(&ch->pending) && ch->conn) {
+    client_call *cc = tern__queue_data(ch->pending.next, client_call,
+                                       pend_node);
     tern__channel_unqueue(ch, cc);
     if (tern__channel_send_request(ch, cc, ch->conn) != 0)
       tern__client_call_complete(cc, TERN_STATUS_UNAVAILABLE,
@@ -204,7 +188,7 @@ static void resolved(tern__resolver *r, int status,
       ch->connect_fd < 0 && !ch->handshaking) {
     tern__timer_stop(ch->loop, &ch->backoff_timer);
     set_state(ch, TERN_CHANNEL_IDLE);
-    if (ch->pending_head)
+    if (!tern__queue_empty(&ch->pending))
       start_connect(ch);
   }
 }
@@ -242,7 +226,7 @@ static void conn_closed(tern__conn *conn) {
   /* An established connection is gone (lost, or drained after GOAWAY):
    * the server may have moved, so look the name up again (grpc does). */
   request_resolution(ch);
-  if (!ch->closing && ch->pending_head)
+  if (!ch->closing && !tern__queue_empty(&ch->pending))
     start_connect(ch);
 }
 
@@ -270,7 +254,7 @@ static void backoff_fired(tern__timer *t) {
   if (ch->closing)
     return;
   set_state(ch, TERN_CHANNEL_IDLE);
-  if (ch->pending_head)
+  if (!tern__queue_empty(&ch->pending))
     start_connect(ch);
 }
 
@@ -488,15 +472,16 @@ int tern_channel_new(tern_channel **channel_out, const char *target,
   if (!ch)
     return TERN_ENOMEM;
   rv = tern__target_parse(target, &ch->target);
-  if (rv != TERN_OK) {
-    free(ch);
-    return rv;
-  }
+  if (rv != TERN_OK)
+    goto fail_alloc;
+  rv = TERN_ENOMEM;
   ch->authority = strdup(o.authority ? o.authority : ch->target.authority);
+  if (!ch->authority)
+    goto fail_target;
   ualen = (o.user_agent_prefix ? strlen(o.user_agent_prefix) + 1 : 0) + 32;
   ch->user_agent = malloc(ualen);
-  if (!ch->authority || !ch->user_agent)
-    goto fail;
+  if (!ch->user_agent)
+    goto fail_authority;
   snprintf(ch->user_agent, ualen, "%s%stern-c/%s",
            o.user_agent_prefix ? o.user_agent_prefix : "",
            o.user_agent_prefix ? " " : "", TERN_VERSION);
@@ -504,36 +489,28 @@ int tern_channel_new(tern_channel **channel_out, const char *target,
                                             : DEFAULT_MAX_RECV;
   ch->default_compression = o.default_compression;
   ch->allow_insecure_credentials = o.allow_insecure_credentials;
-  if (o.credentials &&
-      (tern_metadata_new(&ch->credentials) != TERN_OK ||
-       tern__metadata_append(ch->credentials, o.credentials) != TERN_OK)) {
-    tern_metadata_free(ch->credentials);
-    tern__target_free(&ch->target);
-    free(ch->authority);
-    free(ch->user_agent);
-    free(ch);
-    return TERN_ENOMEM;
+  if (o.credentials) {
+    if (tern_metadata_new(&ch->credentials) != TERN_OK)
+      goto fail_user_agent;
+    if (tern__metadata_append(ch->credentials, o.credentials) != TERN_OK)
+      goto fail_credentials;
   }
   if (o.tls) {
-    const char *a = ch->authority, *end;
+    tern__hostport hp;
     rv = tern__tls_ctx_new(&ch->tls, 0, o.tls);
-    if (rv != TERN_OK) {
-      tern__target_free(&ch->target);
-      free(ch->authority);
-      free(ch->user_agent);
-      free(ch);
-      return rv;
-    }
-    /* The host part of the authority: "[v6]:p" -> "v6", "h:p" -> "h". */
-    if (a[0] == '[') {
-      a++;
-      end = strchr(a, ']');
-    } else {
-      end = strrchr(a, ':');
-    }
-    ch->tls_host = end ? strndup(a, (size_t)(end - a)) : strdup(a);
+    if (rv != TERN_OK)
+      goto fail_credentials;
+    rv = TERN_ENOMEM;
+    /* The host part of the authority: "[v6]:p" -> "v6", "h:p" -> "h". An
+     * authority set by the user that does not split is taken whole: the
+     * certificate check then says what is wrong with it. */
+    if (tern__hostport_split(ch->authority, strlen(ch->authority),
+                             TERN__HOSTPORT_PORT_ZERO, &hp) == TERN_OK)
+      ch->tls_host = strndup(hp.host, hp.host_len);
+    else
+      ch->tls_host = strdup(ch->authority);
     if (!ch->tls_host)
-      goto fail;
+      goto fail_tls;
   }
   ch->min_connect_timeout_ms =
       o.min_connect_timeout_ms > 0 ? o.min_connect_timeout_ms : 20000;
@@ -545,14 +522,19 @@ int tern_channel_new(tern_channel **channel_out, const char *target,
   ch->connect_fd = -1;
   tern__queue_init(&ch->conns);
   ch->refs = 1;
+  tern__queue_init(&ch->conns);
+  tern__queue_init(&ch->pending);
+  tern__queue_init(&ch->active);
   ch->state = TERN_CHANNEL_IDLE;
   tern__timer_init(&ch->connect_timer, connect_timeout, ch);
   tern__timer_init(&ch->backoff_timer, backoff_fired, ch);
   if (pthread_mutex_init(&ch->mu, NULL) != 0)
-    goto fail;
-  if (tern__loop_new(&ch->loop) != TERN_OK)
+    goto fail_tls_host;
+  rv = tern__loop_new(&ch->loop);
+  if (rv != TERN_OK)
     goto fail_mu;
-  if (tern__loop_start_thread(ch->loop) != TERN_OK)
+  rv = tern__loop_start_thread(ch->loop);
+  if (rv != TERN_OK)
     goto fail_loop;
   *channel_out = ch;
   return TERN_OK;
@@ -560,14 +542,21 @@ fail_loop:
   tern__loop_free(ch->loop);
 fail_mu:
   pthread_mutex_destroy(&ch->mu);
-fail:
-  tern__target_free(&ch->target);
-  free(ch->authority);
-  free(ch->user_agent);
-  tern__tls_ctx_unref(ch->tls);
+fail_tls_host:
   free(ch->tls_host);
+fail_tls:
+  tern__tls_ctx_unref(ch->tls);
+fail_credentials:
+  tern_metadata_free(ch->credentials);
+fail_user_agent:
+  free(ch->user_agent);
+fail_authority:
+  free(ch->authority);
+fail_target:
+  tern__target_free(&ch->target);
+fail_alloc:
   free(ch);
-  return TERN_ENOMEM;
+  return rv;
 }
 
 static void connect_task(void *arg) {
@@ -605,8 +594,7 @@ typedef struct close_req {
 static void close_task(void *arg) {
   close_req *r = arg;
   tern_channel *ch = r->ch;
-  client_call *cc, *next;
-  tern__queue *q;
+  tern__queue *q, *next;
   ch->closing = 1;
   /* No resolver callback after this; calls waiting for it end below. */
   tern__resolver_free(ch->resolver);
@@ -621,8 +609,8 @@ static void close_task(void *arg) {
   }
   fail_pending(ch, 1, "channel closed");
   /* Calls on streams end CANCELLED before their connection goes. */
-  for (cc = ch->active; cc; cc = next) {
-    next = cc->act_next;
+  tern__queue_foreach_safe(q, next, &ch->active) {
+    client_call *cc = tern__queue_data(q, client_call, act_node);
     tern__client_call_complete(cc, TERN_STATUS_CANCELLED, "channel closed");
   }
   while ((q = tern__queue_head(&ch->conns)) != NULL)

@@ -36,8 +36,10 @@ struct tern_channel {
   socklen_t *addr_lens;
   size_t n_addrs, addr_idx;
   tern__backoff backoff;
-  client_call *pending_head, *pending_tail; /* waiting for a connection */
-  client_call *active;   /* started calls not yet delivered */
+  tern__queue pending;   /* of client_call.pend_node: waiting for a
+                            connection */
+  tern__queue active;    /* of client_call.act_node: started calls not
+                            yet delivered */
   int closing;
   tern__tls_ctx *tls;          /* NULL: cleartext */
   tern_metadata *credentials;  /* call credentials for every call */
@@ -66,9 +68,8 @@ struct client_call {
   int started;
   int delivered;
   int replays;  /* transparent retries so far */
-  int pending;  /* on the channel's pending list */
-  client_call *pend_next, *pend_prev;
-  client_call *act_next, *act_prev;
+  tern__queue pend_node; /* on the channel's pending list when linked */
+  tern__queue act_node;  /* on the channel's active list when linked */
   tern_unary_cb cb;
   void *cb_data;
 };

@@ -35,17 +35,6 @@ static void take_status_from_response(client_call *cc, tern_status_code *code,
   }
 }
 
-static void unlink_active(client_call *cc) {
-  tern_channel *ch = cc->channel;
-  if (cc->act_prev)
-    cc->act_prev->act_next = cc->act_next;
-  else if (ch->active == cc)
-    ch->active = cc->act_next;
-  if (cc->act_next)
-    cc->act_next->act_prev = cc->act_prev;
-  cc->act_next = cc->act_prev = NULL;
-}
-
 static void fill_md_out(client_call *cc) {
   /* Caller holds mu. Once per call. */
   if (cc->md_delivered)
@@ -66,7 +55,7 @@ void tern__client_call_complete(client_call *cc, tern_status_code code,
   cc->delivered = 1;
   tern__call_stop_deadline(c);
   tern__channel_unqueue(cc->channel, cc);
-  unlink_active(cc);
+  tern__queue_remove(&cc->act_node);
   /* A failure that lands after our deadline is reported as the deadline
    * (the server's timer may fire a little before ours). */
   if (code != TERN_STATUS_OK && c->deadline_ns > 0 &&
@@ -208,10 +197,7 @@ static void cc_on_kick(struct tern_call *c) {
                                  "cancelled by the client");
       return;
     }
-    cc->act_next = cc->channel->active;
-    if (cc->act_next)
-      cc->act_next->act_prev = cc;
-    cc->channel->active = cc;
+    tern__queue_insert_head(&cc->channel->active, &cc->act_node);
     if (cc->deadline_ns > 0)
       tern__call_start_deadline(c, cc->deadline_ns);
     tern__channel_submit(cc->channel, cc);
@@ -251,6 +237,8 @@ static int call_new(tern_channel *ch, const tern_method *method,
     return TERN_ENOMEM;
   }
   cc->channel = ch;
+  tern__queue_init(&cc->pend_node);
+  tern__queue_init(&cc->act_node);
   if (ch->default_compression != TERN_COMPRESS_DEFAULT)
     tern__call_set_send_alg(&cc->c, ch->default_compression);
   if (opts) {
@@ -570,14 +558,10 @@ int tern_future_wait(tern_future *f, int64_t timeout_ms) {
     while (!c->done)
       pthread_cond_wait(&c->cv, &c->mu);
   } else {
+    /* The call's condition waits on CLOCK_MONOTONIC (tern__call_share):
+     * setting the wall clock moves no deadline. */
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (timeout_ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-      ts.tv_sec++;
-      ts.tv_nsec -= 1000000000;
-    }
+    tern__deadline_ts(&ts, timeout_ms);
     while (!c->done)
       if (pthread_cond_timedwait(&c->cv, &c->mu, &ts) != 0)
         break;

@@ -3,12 +3,15 @@
 #ifndef TERN_COMMON_INT_H
 #define TERN_COMMON_INT_H
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "common/queue.h"
 #include "tern/tern.h"
 
 /* malloc and zero. Used instead of calloc for objects made per call:
@@ -126,6 +129,35 @@ const tern_metadata *tern__metadata_empty(void);
 /* Appends every entry of src to dst (copies). */
 int tern__metadata_append(tern_metadata *dst, const tern_metadata *src);
 
+/* ---- host and port --------------------------------------------------------- */
+
+/* What tern__hostport_split found. host points into the string split (not
+ * NUL-terminated), without brackets; it may be empty ("[]:1", ":50051"):
+ * callers decide whether that means anything. */
+typedef struct tern__hostport {
+  const char *host;
+  size_t host_len;
+  int port;      /* -1 when none was written */
+  int bracketed; /* written "[host]": an IPv6 literal, if anything */
+} tern__hostport;
+
+/* A port must be written. Then, without brackets, the last colon starts
+ * the port ("::1:50051" is host "::1"); without this flag more than one
+ * colon is a bare IPv6 literal, which cannot carry a port. */
+#define TERN__HOSTPORT_NEED_PORT 1u
+/* Port 0 is accepted (a listening address: the system picks one). */
+#define TERN__HOSTPORT_PORT_ZERO 2u
+
+/* Splits "host:port", "host", "[v6]:port" or "[v6]" (and a bare IPv6
+ * literal) of len bytes. A port is 1 to 5 ASCII digits, 1..65535 (0..
+ * with TERN__HOSTPORT_PORT_ZERO): no sign, no spaces. The host is not
+ * checked beyond its length (at most 255 bytes) and holding no NUL.
+ * TERN_OK, or TERN_EADDR (an empty string, '[' without ']', anything but
+ * ":port" after ']', a bad port, a missing one with
+ * TERN__HOSTPORT_NEED_PORT, a long host). Allocates nothing. */
+int tern__hostport_split(const char *s, size_t len, unsigned flags,
+                         tern__hostport *out);
+
 /* ---- targets --------------------------------------------------------------- */
 
 typedef enum tern__addr_kind {
@@ -183,6 +215,15 @@ void tern__backoff_reset(tern__backoff *b);
 /* CLOCK_MONOTONIC in nanoseconds / milliseconds. */
 int64_t tern__now_ns(void);
 int64_t tern__now_ms(void);
+
+/* Makes a condition variable whose timed waits run on CLOCK_MONOTONIC, so
+ * that setting the wall clock neither ends a wait early nor stretches it.
+ * 0, or pthread's error number. */
+int tern__cond_init_monotonic(pthread_cond_t *cv);
+/* The absolute CLOCK_MONOTONIC time ms (>= 0) from now, as
+ * pthread_cond_timedwait wants it for a condition made by
+ * tern__cond_init_monotonic. */
+void tern__deadline_ts(struct timespec *ts, int64_t ms);
 
 /* Logs to stderr when TERN_LOG (environment) is "debug" (level 0) or
  * "info" (level <= 1); warnings (level 2) always. */

@@ -16,6 +16,28 @@ int64_t tern__now_ns(void) {
 
 int64_t tern__now_ms(void) { return tern__now_ns() / INT64_C(1000000); }
 
+int tern__cond_init_monotonic(pthread_cond_t *cv) {
+  pthread_condattr_t attr;
+  int rv = pthread_condattr_init(&attr);
+  if (rv != 0)
+    return rv;
+  rv = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+  if (rv == 0)
+    rv = pthread_cond_init(cv, &attr);
+  pthread_condattr_destroy(&attr);
+  return rv;
+}
+
+void tern__deadline_ts(struct timespec *ts, int64_t ms) {
+  clock_gettime(CLOCK_MONOTONIC, ts);
+  ts->tv_sec += (time_t)(ms / 1000);
+  ts->tv_nsec += (long)(ms % 1000) * 1000000;
+  if (ts->tv_nsec >= 1000000000) {
+    ts->tv_sec++;
+    ts->tv_nsec -= 1000000000;
+  }
+}
+
 #define LOG_WARN 2
 
 static pthread_once_t level_once = PTHREAD_ONCE_INIT;

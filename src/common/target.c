@@ -1,6 +1,7 @@
 /* Channel target strings ("host:port", "dns:///h:p", "ipv4:a:p,b:p",
  * "ipv6:[a]:p", "unix:/path") parsed into addresses, as grpc's
- * doc/naming.md describes them. */
+ * doc/naming.md describes them; and the one host:port splitter, which
+ * listening addresses and a channel's TLS host name use too. */
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,8 +29,8 @@ static char *dup_range(const char *s, size_t len) {
   return p;
 }
 
-/* Ports are 1..65535, plain decimal: no sign, no spaces. */
-static int parse_port(const char *s, size_t len, int *port) {
+/* Ports are plain decimal: no sign, no spaces. */
+static int parse_port(const char *s, size_t len, long min, int *port) {
   size_t i;
   long v = 0;
   if (len == 0 || len > 5)
@@ -39,10 +40,59 @@ static int parse_port(const char *s, size_t len, int *port) {
       return TERN_EADDR;
     v = v * 10 + (s[i] - '0');
   }
-  if (v < 1 || v > 65535)
+  if (v < min || v > 65535)
     return TERN_EADDR;
   *port = (int)v;
   return TERN_OK;
+}
+
+int tern__hostport_split(const char *s, size_t len, unsigned flags,
+                         tern__hostport *out) {
+  const char *port_s = NULL;
+  size_t port_len = 0, i;
+
+  out->host = s;
+  out->host_len = 0;
+  out->port = -1;
+  out->bracketed = 0;
+  if (!s || len == 0)
+    return TERN_EADDR;
+  if (s[0] == '[') {
+    const char *close = memchr(s, ']', len);
+    if (!close)
+      return TERN_EADDR;
+    out->bracketed = 1;
+    out->host = s + 1;
+    out->host_len = (size_t)(close - out->host);
+    i = (size_t)(close - s) + 1;
+    if (i < len) {
+      if (s[i] != ':')
+        return TERN_EADDR;
+      port_s = s + i + 1;
+      port_len = len - i - 1;
+    }
+  } else {
+    const char *last = NULL;
+    size_t colons = 0;
+    for (i = 0; i < len; i++) {
+      if (s[i] == ':') {
+        colons++;
+        last = s + i;
+      }
+    }
+    out->host_len = len;
+    if (colons == 1 || (colons > 1 && (flags & TERN__HOSTPORT_NEED_PORT))) {
+      out->host_len = (size_t)(last - s);
+      port_s = last + 1;
+      port_len = len - out->host_len - 1;
+    }
+  }
+  if (out->host_len > MAX_HOST_LEN || memchr(out->host, '\0', out->host_len))
+    return TERN_EADDR;
+  if (port_s)
+    return parse_port(port_s, port_len,
+                      (flags & TERN__HOSTPORT_PORT_ZERO) ? 0 : 1, &out->port);
+  return (flags & TERN__HOSTPORT_NEED_PORT) ? TERN_EADDR : TERN_OK;
 }
 
 static int ipv4_literal(const char *host) {
@@ -93,59 +143,24 @@ static int host_name_valid(const char *host) {
  * was written. On success *host_out is malloc'd. */
 static int parse_host_port(const char *s, size_t len, enum family fam,
                            char **host_out, int *port, int *port_given) {
-  const char *host, *port_s = NULL;
-  size_t host_len, port_len = 0, i, colons = 0;
-  int bracketed = 0, rv;
+  tern__hostport hp;
+  int bracketed, rv;
   char *h;
 
-  if (len == 0)
+  rv = tern__hostport_split(s, len, 0, &hp);
+  if (rv != TERN_OK)
+    return rv;
+  if (hp.host_len == 0)
     return TERN_EADDR;
-  if (s[0] == '[') {
-    const char *close = memchr(s, ']', len);
-    if (!close)
-      return TERN_EADDR;
-    bracketed = 1;
-    host = s + 1;
-    host_len = (size_t)(close - host);
-    i = (size_t)(close - s) + 1;
-    if (i < len) {
-      if (s[i] != ':')
-        return TERN_EADDR;
-      port_s = s + i + 1;
-      port_len = len - i - 1;
-    }
-  } else {
-    const char *last = NULL;
-    for (i = 0; i < len; i++) {
-      if (s[i] == ':') {
-        colons++;
-        last = s + i;
-      }
-    }
-    host = s;
-    host_len = len;
-    if (colons == 1) {
-      host_len = (size_t)(last - s);
-      port_s = last + 1;
-      port_len = len - host_len - 1;
-    }
-  }
-  if (host_len == 0 || host_len > MAX_HOST_LEN || memchr(host, '\0', host_len))
-    return TERN_EADDR;
-  if (port_s) {
-    rv = parse_port(port_s, port_len, port);
-    if (rv != TERN_OK)
-      return rv;
-    *port_given = 1;
-  } else {
-    *port = DEFAULT_PORT;
-    *port_given = 0;
-  }
+  *port_given = hp.port >= 0;
+  *port = hp.port >= 0 ? hp.port : DEFAULT_PORT;
+  bracketed = hp.bracketed;
 
-  h = dup_range(host, host_len);
+  h = dup_range(hp.host, hp.host_len);
   if (!h)
     return TERN_ENOMEM;
-  if (bracketed || colons > 1)
+  /* Unbracketed, a colon is left in the host only by a bare IPv6 literal. */
+  if (bracketed || memchr(h, ':', hp.host_len))
     rv = ipv6_literal(h) && fam != FAM_IPV4 ? TERN_OK : TERN_EADDR;
   else if (fam == FAM_IPV6)
     rv = TERN_EADDR; /* "ipv6:" wants brackets around every address */

@@ -27,7 +27,7 @@ struct tern__loop {
 
   /* posted tasks (any thread), guarded by mu */
   pthread_mutex_t mu;
-  tern__task *posted_head, *posted_tail;
+  tern__queue posted; /* of tern__task.node */
   int wake_pending;
   /* Written under mu, read without it: lets the loop skip the lock on
    * turns with nothing posted. A post from another thread is followed by
@@ -36,7 +36,7 @@ struct tern__loop {
 
   /* end-of-turn tasks (loop thread), first in first out: a connection's
    * free task must run after its flush task queued earlier */
-  tern__task *deferred, *deferred_tail;
+  tern__queue deferred;
 };
 
 typedef struct oneshot {
@@ -67,6 +67,8 @@ int tern__loop_new(tern__loop **loop_out) {
     goto fail_ep;
   if (pthread_mutex_init(&l->mu, NULL) != 0)
     goto fail_wake;
+  tern__queue_init(&l->posted);
+  tern__queue_init(&l->deferred);
   tern__io_init(&l->wake_io, l->wakefd, wake_cb, l);
   if (tern__io_set(l, &l->wake_io, TERN__IO_READ) != 0)
     goto fail_mu;
@@ -84,11 +86,11 @@ fail_alloc:
 }
 
 void tern__loop_free(tern__loop *loop) {
-  tern__task *t, *next;
+  tern__queue *q, *next;
   if (!loop)
     return;
-  for (t = loop->posted_head; t; t = next) {
-    next = t->next;
+  tern__queue_foreach_safe(q, next, &loop->posted) {
+    tern__task *t = tern__queue_data(q, tern__task, node);
     if (t->fn == oneshot_run)
       free(t);
   }
@@ -224,7 +226,7 @@ static void run_timers(tern__loop *l) {
 /* ---- tasks ------------------------------------------------------------ */
 
 void tern__task_init(tern__task *task, tern__task_fn fn, void *data) {
-  task->next = NULL;
+  tern__queue_init(&task->node);
   task->fn = fn;
   task->data = data;
   task->queued = 0;
@@ -236,12 +238,7 @@ int tern__loop_post(tern__loop *l, tern__task *task) {
   if (!task->queued) {
     queued = 1;
     task->queued = 1;
-    task->next = NULL;
-    if (l->posted_tail)
-      l->posted_tail->next = task;
-    else
-      l->posted_head = task;
-    l->posted_tail = task;
+    tern__queue_insert_tail(&l->posted, &task->node);
     __atomic_store_n(&l->posted_any, 1, __ATOMIC_RELEASE);
     /* One eventfd write per batch: the loop clears wake_pending when it
      * takes the queue. Nothing to write when posting from the loop. */
@@ -280,27 +277,28 @@ int tern__loop_post_fn(tern__loop *l, void (*fn)(void *), void *arg) {
 }
 
 static int run_posted(tern__loop *l) {
-  tern__task *t, *next;
+  tern__queue batch, *q, *next;
   int stop;
   if (!__atomic_load_n(&l->posted_any, __ATOMIC_ACQUIRE) &&
       !__atomic_load_n(&l->stop, __ATOMIC_ACQUIRE))
     return 0;
+  tern__queue_init(&batch);
   pthread_mutex_lock(&l->mu);
-  t = l->posted_head;
-  l->posted_head = l->posted_tail = NULL;
+  tern__queue_move(&l->posted, &batch);
   __atomic_store_n(&l->posted_any, 0, __ATOMIC_RELAXED);
   l->wake_pending = 0;
   stop = l->stop;
   pthread_mutex_unlock(&l->mu);
   /* Each task stays marked queued until just before it runs: a post from
    * another thread meanwhile is then covered by this run (fn reads the
-   * state after), and cannot relink `next` inside the batch we walk. */
-  for (; t; t = next) {
+   * state after), and cannot relink its node inside the batch we walk. */
+  for (q = batch.next; q != &batch; q = next) {
+    tern__task *t = tern__queue_data(q, tern__task, node);
     pthread_mutex_lock(&l->mu);
-    next = t->next;
+    next = q->next;
     t->queued = 0;
     pthread_mutex_unlock(&l->mu);
-    t->fn(t); /* may free t */
+    t->fn(t); /* may free t, or queue it again */
   }
   return stop;
 }
@@ -309,23 +307,22 @@ void tern__loop_defer(tern__loop *l, tern__task *task) {
   if (task->queued)
     return;
   task->queued = 1;
-  task->next = NULL;
-  if (l->deferred_tail)
-    l->deferred_tail->next = task;
-  else
-    l->deferred = task;
-  l->deferred_tail = task;
+  tern__queue_insert_tail(&l->deferred, &task->node);
 }
 
 static void run_deferred(tern__loop *l) {
   /* Deferred tasks may defer others (a flush closing a stream that wakes
    * another connection): loop until the list stays empty, bounded. */
   int rounds;
-  for (rounds = 0; rounds < 16 && l->deferred; rounds++) {
-    tern__task *t = l->deferred, *next;
-    l->deferred = l->deferred_tail = NULL;
-    for (; t; t = next) {
-      next = t->next;
+  for (rounds = 0; rounds < 16 && !tern__queue_empty(&l->deferred);
+       rounds++) {
+    tern__queue batch, *q, *next;
+    tern__queue_init(&batch);
+    tern__queue_move(&l->deferred, &batch);
+    /* next is read before fn runs: fn may free its task or defer it
+     * again (onto l->deferred, for the next round). */
+    tern__queue_foreach_safe(q, next, &batch) {
+      tern__task *t = tern__queue_data(q, tern__task, node);
       t->queued = 0;
       t->fn(t);
     }
@@ -344,7 +341,7 @@ void tern__loop_run(tern__loop *l) {
     int timeout = -1, n, i;
     int has_work = __atomic_load_n(&l->posted_any, __ATOMIC_ACQUIRE) ||
                    __atomic_load_n(&l->stop, __ATOMIC_ACQUIRE);
-    if (has_work || l->deferred) {
+    if (has_work || !tern__queue_empty(&l->deferred)) {
       timeout = 0;
     } else if (l->heap_len > 0) {
       int64_t d = l->heap[0]->when_ns - tern__now_ns();

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/queue.h"
+
 typedef struct tern__loop tern__loop;
 typedef struct tern__io tern__io;
 typedef struct tern__timer tern__timer;
@@ -40,9 +42,13 @@ struct tern__timer {
 typedef void (*tern__task_fn)(tern__task *task);
 
 /* A task is embedded in its owner (no allocation to post it); `queued`
- * keeps a posted task from being posted twice before it runs. */
+ * keeps a posted task from being posted twice before it runs. `queued`,
+ * not the node, says whether a task is on a list: the loop takes a whole
+ * list at once and does not unlink each task from it (one store fewer per
+ * task), so a task that has run keeps stale links until it is queued
+ * again, which overwrites both. */
 struct tern__task {
-  tern__task *next;
+  tern__queue node;
   tern__task_fn fn;
   void *data;
   int queued; /* guarded by the loop's queue lock */

@@ -67,7 +67,7 @@ struct tern_server {
 
   pthread_t *workers;
   int n_workers;
-  struct tern_server_call *wq_head, *wq_tail;
+  tern__queue wq; /* calls waiting for a worker, under mu */
   int wq_stop;
   pthread_cond_t wq_cv; /* workers wait here, apart from state waiters */
 
@@ -75,9 +75,10 @@ struct tern_server {
   void *authorize_data;
 
   pthread_mutex_t mu;
-  pthread_cond_t cv;
+  pthread_cond_t cv; /* CLOCK_MONOTONIC: the shutdown waits with a deadline */
   int state;
-  size_t n_calls;
+  size_t n_calls;  /* atomic: no lock per call */
+  int draining;    /* atomic: set once shutdown waits for n_calls */
   size_t n_conns;
 };
 
@@ -85,7 +86,7 @@ struct tern_server_call {
   struct tern_call c; /* first: hooks get a tern_call * */
   struct tern_server *server;
   const entry *entry;
-  struct tern_server_call *wq_next;
+  tern__queue wq_node;
   int dispatched;
   int handler_done;
   void *request;  /* decoded request (unary, server-streaming) */
@@ -278,18 +279,18 @@ static void *worker_main(void *arg) {
   tern_server *s = arg;
   for (;;) {
     tern_server_call *sc;
+    tern__queue *q;
     pthread_mutex_lock(&s->mu);
-    while (!s->wq_head && !s->wq_stop)
+    while (tern__queue_empty(&s->wq) && !s->wq_stop)
       pthread_cond_wait(&s->wq_cv, &s->mu);
-    sc = s->wq_head;
-    if (!sc) {
+    if (tern__queue_empty(&s->wq)) { /* stopping */
       pthread_mutex_unlock(&s->mu);
       return NULL;
     }
-    s->wq_head = sc->wq_next;
-    if (!s->wq_head)
-      s->wq_tail = NULL;
+    q = s->wq.next;
+    tern__queue_remove(q);
     pthread_mutex_unlock(&s->mu);
+    sc = tern__queue_data(q, tern_server_call, wq_node);
     run_handler(sc);
     tern__call_unref(&sc->c);
   }
@@ -313,12 +314,7 @@ static void dispatch(tern_server_call *sc) {
   }
   tern__call_ref(&sc->c); /* the worker's */
   pthread_mutex_lock(&s->mu);
-  sc->wq_next = NULL;
-  if (s->wq_tail)
-    s->wq_tail->wq_next = sc;
-  else
-    s->wq_head = sc;
-  s->wq_tail = sc;
+  tern__queue_insert_tail(&s->wq, &sc->wq_node);
   pthread_cond_signal(&s->wq_cv);
   pthread_mutex_unlock(&s->mu);
 }
@@ -423,8 +419,17 @@ static void sc_destroy(struct tern_call *c) {
   free(sc->peer_identity);
   free(sc);
   /* Atomic: no server-wide lock per call. Only a shutdown waits on the
-   * count, and it polls it (see tern_server_shutdown). */
-  __atomic_fetch_sub(&s->n_calls, 1, __ATOMIC_RELEASE);
+   * count: the last call to go while it does wakes it, under the mutex so
+   * that the wake-up cannot fall between its check and its wait. Both
+   * sides are sequentially consistent (a store then a load each, as
+   * Dekker's): either the shutdown sees the count at 0, or this sees
+   * draining set. */
+  if (__atomic_sub_fetch(&s->n_calls, 1, __ATOMIC_SEQ_CST) == 0 &&
+      __atomic_load_n(&s->draining, __ATOMIC_SEQ_CST)) {
+    pthread_mutex_lock(&s->mu);
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+  }
 }
 
 static const tern__call_hooks server_call_hooks = {
@@ -575,7 +580,10 @@ static void on_accept(tern__io *io, unsigned events) {
 /* ---- public API ----------------------------------------------------------- */
 
 int tern_server_new(tern_server **server_out, const tern_server_options *opts) {
-  tern_server *s = calloc(1, sizeof(*s));
+  tern_server *s;
+  if (!server_out)
+    return TERN_EINVAL;
+  s = calloc(1, sizeof(*s));
   if (!s)
     return TERN_ENOMEM;
   if (opts)
@@ -598,11 +606,22 @@ int tern_server_new(tern_server **server_out, const tern_server_options *opts) {
     s->opts.reset_burst = DEFAULT_RESET_BURST;
   if (s->opts.reset_rate == 0)
     s->opts.reset_rate = DEFAULT_RESET_RATE;
-  pthread_mutex_init(&s->mu, NULL);
-  pthread_cond_init(&s->cv, NULL);
-  pthread_cond_init(&s->wq_cv, NULL);
+  tern__queue_init(&s->wq);
+  if (pthread_mutex_init(&s->mu, NULL) != 0)
+    goto fail_alloc;
+  if (tern__cond_init_monotonic(&s->cv) != 0)
+    goto fail_mu;
+  if (pthread_cond_init(&s->wq_cv, NULL) != 0)
+    goto fail_cv;
   *server_out = s;
   return TERN_OK;
+fail_cv:
+  pthread_cond_destroy(&s->cv);
+fail_mu:
+  pthread_mutex_destroy(&s->mu);
+fail_alloc:
+  free(s);
+  return TERN_ENOMEM; /* what pthread's EAGAIN / ENOMEM come to */
 }
 
 static int bind_one(tern_server *s, int family, const struct sockaddr *sa,
@@ -657,13 +676,10 @@ static int bind_one(tern_server *s, int family, const struct sockaddr *sa,
 
 static int add_port(tern_server *s, const char *addr, int *port_out,
                     tern__tls_ctx *tls) {
-  char host[256];
-  const char *colon, *h, *port_s;
-  size_t hlen;
+  char host[256], port_s[8];
+  tern__hostport hp;
   struct addrinfo hints, *res = NULL, *ai;
   int port = 0, rv = TERN_EADDR, bound = 0;
-  long p;
-  char *end;
 
   if (!s || !addr)
     return TERN_EINVAL;
@@ -686,34 +702,21 @@ static int add_port(tern_server *s, const char *addr, int *port_out,
       *port_out = 0;
     return rv;
   }
-  if (addr[0] == '[') {
-    const char *close_b = strchr(addr, ']');
-    if (!close_b || close_b[1] != ':')
-      return TERN_EADDR;
-    h = addr + 1;
-    hlen = (size_t)(close_b - h);
-    port_s = close_b + 2;
-  } else {
-    colon = strrchr(addr, ':');
-    if (!colon)
-      return TERN_EADDR;
-    h = addr;
-    hlen = (size_t)(colon - addr);
-    port_s = colon + 1;
-  }
-  if (hlen >= sizeof(host))
-    return TERN_EADDR;
-  memcpy(host, h, hlen);
-  host[hlen] = '\0';
-  errno = 0;
-  p = strtol(port_s, &end, 10);
-  if (errno || end == port_s || *end || p < 0 || p > 65535)
-    return TERN_EADDR;
-  port = (int)p;
+  /* "[::]:50051", "0.0.0.0:0", "localhost:0", ":50051" (an empty host:
+   * every address). */
+  rv = tern__hostport_split(addr, strlen(addr),
+                            TERN__HOSTPORT_NEED_PORT | TERN__HOSTPORT_PORT_ZERO,
+                            &hp);
+  if (rv != TERN_OK)
+    return rv;
+  memcpy(host, hp.host, hp.host_len); /* at most 255 bytes */
+  host[hp.host_len] = '\0';
+  port = hp.port;
+  snprintf(port_s, sizeof(port_s), "%d", port);
   memset(&hints, 0, sizeof(hints));
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_PASSIVE;
-  if (getaddrinfo(hlen ? host : NULL, port_s, &hints, &res) != 0)
+  if (getaddrinfo(hp.host_len ? host : NULL, port_s, &hints, &res) != 0)
     return TERN_EADDR;
   for (ai = res; ai; ai = ai->ai_next) {
     if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
@@ -805,26 +808,35 @@ int tern_server_start(tern_server *s) {
     return TERN_ESTATE;
   if (s->n_listeners == 0)
     return TERN_ESTATE;
+  /* Until the server runs, a failure undoes everything, so that start may
+   * be called again (each call used to leak the last one's table and
+   * loops). Past that, tern_server_free cleans up. */
   rv = build_table(s);
   if (rv != TERN_OK)
     return rv;
+  rv = TERN_ENOMEM;
   s->loops = calloc((size_t)s->opts.io_threads, sizeof(*s->loops));
+  if (!s->loops)
+    goto fail_table;
   s->workers = calloc((size_t)s->opts.workers, sizeof(*s->workers));
-  if (!s->loops || !s->workers)
-    return TERN_ENOMEM;
+  if (!s->workers)
+    goto fail_loops_array;
   for (i = 0; i < s->opts.io_threads; i++) {
     s->loops[i].server = s;
     tern__queue_init(&s->loops[i].conns);
-    if ((rv = tern__loop_new(&s->loops[i].loop)) != TERN_OK)
-      return rv;
+    rv = tern__loop_new(&s->loops[i].loop);
+    if (rv != TERN_OK)
+      goto fail_loops;
     s->n_loops++;
   }
   for (k = 0; k < s->n_listeners; k++) {
     s->listeners[k].io.data = &s->listeners[k];
     tern__timer_init(&s->listeners[k].resume, resume_accept,
                      &s->listeners[k]);
-    if (tern__io_set(s->loops[0].loop, &s->listeners[k].io, TERN__IO_READ))
-      return TERN_ESYS;
+    if (tern__io_set(s->loops[0].loop, &s->listeners[k].io, TERN__IO_READ)) {
+      rv = TERN_ESYS;
+      goto fail_loops;
+    }
   }
   s->state = S_RUNNING;
   for (i = 0; i < s->opts.workers; i++) {
@@ -832,10 +844,28 @@ int tern_server_start(tern_server *s) {
       return TERN_ESYS;
     s->n_workers++;
   }
-  for (i = 0; i < s->n_loops; i++)
-    if ((rv = tern__loop_start_thread(s->loops[i].loop)) != TERN_OK)
+  for (i = 0; i < s->n_loops; i++) {
+    rv = tern__loop_start_thread(s->loops[i].loop);
+    if (rv != TERN_OK)
       return rv;
+  }
   return TERN_OK;
+fail_loops:
+  for (i = 0; i < s->n_loops; i++)
+    tern__loop_free(s->loops[i].loop);
+  s->n_loops = 0;
+  /* Their registrations went with loop 0's epoll descriptor. */
+  for (k = 0; k < s->n_listeners; k++)
+    s->listeners[k].io.events = 0;
+  free(s->workers);
+  s->workers = NULL;
+fail_loops_array:
+  free(s->loops);
+  s->loops = NULL;
+fail_table:
+  free(s->table);
+  s->table = NULL;
+  return rv;
 }
 
 int tern_server_wait(tern_server *s) {
@@ -883,13 +913,13 @@ static void post_all(tern_server *s, void (*fn)(void *)) {
       usleep(1000);
 }
 
-static int calls_left(tern_server *s) {
-  return __atomic_load_n(&s->n_calls, __ATOMIC_ACQUIRE) > 0;
+/* Under mu: calls not yet destroyed, or connections not yet closed. */
+static int work_left(tern_server *s) {
+  return __atomic_load_n(&s->n_calls, __ATOMIC_SEQ_CST) > 0 || s->n_conns > 0;
 }
 
 int tern_server_shutdown(tern_server *s, int64_t grace_ms) {
   int i;
-  int64_t deadline;
   if (!s)
     return TERN_EINVAL;
   pthread_mutex_lock(&s->mu);
@@ -904,37 +934,32 @@ int tern_server_shutdown(tern_server *s, int64_t grace_ms) {
     return TERN_OK;
   }
   s->state = S_SHUTTING;
+  /* From here the last call destroyed broadcasts cv (sc_destroy); set
+   * before work_left() first reads the count. */
+  __atomic_store_n(&s->draining, 1, __ATOMIC_SEQ_CST);
   pthread_mutex_unlock(&s->mu);
 
   post_all(s, loop_goaway);
-  deadline = grace_ms < 0 ? INT64_MAX : tern__now_ms() + grace_ms;
+  /* Woken by the last connection closing (on_conn_closed) or the last
+   * call going (sc_destroy); bounded by the grace period. */
   pthread_mutex_lock(&s->mu);
-  while ((calls_left(s) || s->n_conns > 0) && tern__now_ms() < deadline) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += 10 * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-      ts.tv_sec++;
-      ts.tv_nsec -= 1000000000;
-    }
-    pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+  if (grace_ms < 0) {
+    while (work_left(s))
+      pthread_cond_wait(&s->cv, &s->mu);
+  } else {
+    struct timespec deadline;
+    tern__deadline_ts(&deadline, grace_ms);
+    while (work_left(s))
+      if (pthread_cond_timedwait(&s->cv, &s->mu, &deadline) == ETIMEDOUT)
+        break;
   }
   pthread_mutex_unlock(&s->mu);
 
   /* Grace is over: cancel what is left; handlers see it and return. */
   post_all(s, loop_close_all);
   pthread_mutex_lock(&s->mu);
-  while (calls_left(s) || s->n_conns > 0) {
-    /* n_calls is not signalled (it is atomic): poll it every 10 ms. */
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += 10 * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-      ts.tv_sec++;
-      ts.tv_nsec -= 1000000000;
-    }
-    pthread_cond_timedwait(&s->cv, &s->mu, &ts);
-  }
+  while (work_left(s))
+    pthread_cond_wait(&s->cv, &s->mu);
   s->wq_stop = 1;
   pthread_cond_broadcast(&s->wq_cv);
   pthread_mutex_unlock(&s->mu);

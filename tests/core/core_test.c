@@ -840,6 +840,75 @@ static void test_protobuf_codec_decodes_into_an_arena(void) {
                            bump_alloc, &b, (void **)&out) != 0);
 }
 
+/* The shutdown is woken by the last call and connection going, not by
+ * polling or by the end of its grace: were a wake-up lost between its
+ * check and its wait, it would last the whole 5 s grace. Calls of 0 to
+ * 45 ms end just before, during and after it starts, in each round. */
+static void test_shutdown_returns_when_the_last_call_ends(void) {
+  int round;
+  for (round = 0; round < 10; round++) {
+    tern_future *f[32];
+    tern_server *s;
+    tern_channel *ch;
+    Tern__Test__EchoStub stub;
+    Tern__Test__EchoRequest req = TERN__TEST__ECHO_REQUEST__INIT;
+    char t[64];
+    int port, i, n = 0;
+    int64_t t0, took;
+    s = start_server(&port, 0);
+    snprintf(t, sizeof(t), "127.0.0.1:%d", port);
+    CHECK_EQ_INT(tern_channel_new(&ch, t, NULL), TERN_OK);
+    tern__test__echo_stub_init(&stub, ch);
+    req.payload.data = (uint8_t *)"x";
+    req.payload.len = 1;
+    for (i = 0; i < 32; i++) {
+      req.delay_ms = (i % 10) * 5;
+      if (tern__test__echo_stub__unary_future(&stub, &req, NULL, &f[n]) ==
+          TERN_OK)
+        n++;
+    }
+    usleep((useconds_t)round * 2000);
+    t0 = now_ms();
+    tern_server_shutdown(s, 5000);
+    took = now_ms() - t0;
+    if (took >= 2500)
+      printf("  round %d: shutdown took %lld ms\n", round, (long long)took);
+    CHECK(took < 2500);
+    for (i = 0; i < n; i++) {
+      CHECK_EQ_INT(tern_future_wait(f[i], 10000), TERN_OK);
+      tern_future_free(f[i]);
+    }
+    tern_server_free(s);
+    tern_channel_free(ch);
+  }
+}
+
+static void test_listening_address_forms(void) {
+  const char *good[] = {"127.0.0.1:0", "0.0.0.0:0", "localhost:0", ":0"};
+  const char *bad[] = {"localhost",       "[::1]",      "127.0.0.1:",
+                       "127.0.0.1:65536", "127.0.0.1:+1", "[::1]x:0",
+                       "[::1:0",          "unix:"};
+  tern_server *s;
+  size_t i;
+  int port;
+  CHECK_EQ_INT(tern_server_new(&s, NULL), TERN_OK);
+  for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+    SAY("\"%s\" binds a port the system picks", good[i]);
+    port = -1;
+    CHECK_EQ_INT(tern_server_add_insecure_port(s, good[i], &port), TERN_OK);
+    CHECK(port > 0);
+  }
+  SAY("\"[::]:0\" binds too, where the machine has IPv6");
+  port = -1;
+  if (tern_server_add_insecure_port(s, "[::]:0", &port) == TERN_OK)
+    CHECK(port > 0);
+  for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    SAY("\"%s\" is TERN_EADDR", bad[i]);
+    CHECK_EQ_INT(tern_server_add_insecure_port(s, bad[i], &port), TERN_EADDR);
+  }
+  tern_server_free(s);
+}
+
 int main(void) {
   snprintf(g_unix_path, sizeof(g_unix_path), "/tmp/tern-core-%d.sock",
            (int)getpid());
@@ -847,6 +916,7 @@ int main(void) {
   snprintf(g_target, sizeof(g_target), "127.0.0.1:%d", g_port);
   printf("server on %s and unix:%s\n", g_target, g_unix_path);
   RUN_TEST(test_protobuf_codec_decodes_into_an_arena);
+  RUN_TEST(test_listening_address_forms);
   RUN_TEST(test_every_status_code_and_message_round_trip);
   RUN_TEST(test_receive_limit_gives_resource_exhausted_and_channel_lives);
   RUN_TEST(test_many_concurrent_calls_share_one_connection);
@@ -858,6 +928,7 @@ int main(void) {
   RUN_TEST(test_client_cancel_reaches_bidi_handler);
   RUN_TEST(test_unix_socket_and_address_list_targets);
   RUN_TEST(test_graceful_shutdown_lets_calls_finish_then_cancels);
+  RUN_TEST(test_shutdown_returns_when_the_last_call_ends);
   tern_server_free(g_server);
   unlink(g_unix_path);
   return TEST_SUMMARY("core");

@@ -1,7 +1,10 @@
 /* Unit tests for logging and clocks (src/common/log.c). stderr is sent to
  * a temporary file to read back what tern__log wrote. */
+#include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/common_int.h"
@@ -84,6 +87,49 @@ static void test_now_is_monotonic(void) {
   CHECK(ms >= a / 1000000 && ms - a / 1000000 < 1000);
 }
 
+static void test_deadline_ts_is_monotonic_now_plus_ms(void) {
+  struct timespec ts;
+  int64_t before = tern__now_ns(), after, at;
+  SAY("1500 ms from now, on CLOCK_MONOTONIC, nanoseconds below 1e9");
+  tern__deadline_ts(&ts, 1500);
+  after = tern__now_ns();
+  at = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+  CHECK(ts.tv_nsec >= 0 && ts.tv_nsec < 1000000000);
+  CHECK(at >= before + 1500000000LL && at <= after + 1500000000LL);
+  SAY("0 ms is now; 999 ms carries into the seconds correctly");
+  tern__deadline_ts(&ts, 0);
+  at = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+  CHECK(at >= after && at <= tern__now_ns());
+  tern__deadline_ts(&ts, 999);
+  CHECK(ts.tv_nsec >= 0 && ts.tv_nsec < 1000000000);
+}
+
+static void test_monotonic_cond_times_out_at_a_monotonic_deadline(void) {
+  pthread_cond_t cv;
+  pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+  struct timespec ts;
+  int64_t t0, waited;
+  int rv;
+  CHECK_EQ_INT(tern__cond_init_monotonic(&cv), 0);
+  /* On the default (wall) clock a monotonic time is decades in the past,
+   * and the wait would end at once. */
+  SAY("a wait until 50 ms from now lasts 50 ms (not 0, not forever)");
+  pthread_mutex_lock(&mu);
+  t0 = tern__now_ns();
+  tern__deadline_ts(&ts, 50);
+  do
+    rv = pthread_cond_timedwait(&cv, &mu, &ts);
+  while (rv == 0); /* a spurious wake-up */
+  waited = (tern__now_ns() - t0) / 1000000;
+  pthread_mutex_unlock(&mu);
+  CHECK_EQ_INT(rv, ETIMEDOUT);
+  CHECK(waited >= 49);
+  CHECK(waited < 5000);
+  if (waited < 49 || waited >= 5000)
+    printf("  waited %lld ms\n", (long long)waited);
+  pthread_cond_destroy(&cv);
+}
+
 int main(void) {
   /* The level is read once, at the first log call. */
   unsetenv("TERN_LOG");
@@ -92,5 +138,7 @@ int main(void) {
   RUN_TEST(test_log_does_not_double_newline);
   RUN_TEST(test_log_long_message_printed_whole);
   RUN_TEST(test_now_is_monotonic);
+  RUN_TEST(test_deadline_ts_is_monotonic_now_plus_ms);
+  RUN_TEST(test_monotonic_cond_times_out_at_a_monotonic_deadline);
   return TEST_SUMMARY("log");
 }

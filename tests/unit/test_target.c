@@ -1,5 +1,6 @@
 /* Unit tests for channel target parsing (src/common/target.c): every form
- * in common_int.h's comment, defaults, and malformed targets. */
+ * in common_int.h's comment, defaults, and malformed targets; and the
+ * host:port splitter shared with listening addresses and TLS host names. */
 #include <stdlib.h>
 
 #include "common/common_int.h"
@@ -233,6 +234,97 @@ static void test_target_null_and_free(void) {
   tern__target_free(NULL);
 }
 
+/* Splits s with flags and checks host (NULL: the split fails), port and
+ * brackets. */
+static void check_split(const char *s, unsigned flags, const char *host,
+                        int port, int bracketed) {
+  tern__hostport hp;
+  int rv = tern__hostport_split(s, strlen(s), flags, &hp);
+  if (!host) {
+    SAY("\"%.60s\" (flags %u) does not split", s, flags);
+    CHECK_EQ_INT(rv, TERN_EADDR);
+    return;
+  }
+  SAY("\"%s\" (flags %u) -> host \"%s\", port %d%s", s, flags, host, port,
+      bracketed ? ", bracketed" : "");
+  CHECK_EQ_INT(rv, TERN_OK);
+  if (rv != TERN_OK)
+    return;
+  CHECK_EQ_MEM(hp.host, hp.host_len, host, strlen(host));
+  CHECK_EQ_INT(hp.port, port);
+  CHECK_EQ_INT(hp.bracketed, bracketed);
+}
+
+#define NEED TERN__HOSTPORT_NEED_PORT
+#define ZERO TERN__HOSTPORT_PORT_ZERO
+
+static void test_hostport_split_forms(void) {
+  check_split("localhost:50051", 0, "localhost", 50051, 0);
+  check_split("1.2.3.4:1", 0, "1.2.3.4", 1, 0);
+  check_split("example.com", 0, "example.com", -1, 0);
+  check_split("[::1]:50051", 0, "::1", 50051, 1);
+  check_split("[::1]", 0, "::1", -1, 1);
+  check_split("[fe80::1%eth0]:9", 0, "fe80::1%eth0", 9, 1);
+  SAY("without a required port, several colons are a bare IPv6 literal");
+  check_split("::1", 0, "::1", -1, 0);
+  check_split("2001:db8::7", 0, "2001:db8::7", -1, 0);
+  SAY("the host is not checked: callers decide what an empty one means");
+  check_split(":50051", 0, "", 50051, 0);
+  check_split("[]:5", 0, "", 5, 1);
+  check_split("ho st:80", 0, "ho st", 80, 0);
+}
+
+static void test_hostport_split_listening_addresses(void) {
+  SAY("the server's forms: a port is required, 0 picks one");
+  check_split("[::]:50051", NEED | ZERO, "::", 50051, 1);
+  check_split("0.0.0.0:0", NEED | ZERO, "0.0.0.0", 0, 0);
+  check_split("localhost:0", NEED | ZERO, "localhost", 0, 0);
+  check_split(":0", NEED | ZERO, "", 0, 0);
+  SAY("with a required port, the last colon starts it");
+  check_split("::1:50051", NEED | ZERO, "::1", 50051, 0);
+  check_split(":::0", NEED | ZERO, "::", 0, 0);
+  SAY("no port where one is required");
+  check_split("localhost", NEED, NULL, 0, 0);
+  check_split("[::1]", NEED, NULL, 0, 0);
+  check_split("[::1]", NEED | ZERO, NULL, 0, 0);
+  SAY("port 0 only with TERN__HOSTPORT_PORT_ZERO");
+  check_split("h:0", 0, NULL, 0, 0);
+  check_split("h:0", NEED, NULL, 0, 0);
+  check_split("h:00000", ZERO, "h", 0, 0);
+}
+
+static void test_hostport_split_rejects_malformed(void) {
+  static char long_host[300];
+  const char *bad[] = {"",        "h:",      "h:65536", "h:100000", "h:-1",
+                       "h:+80",   "h: 80",   "h:80 ",   "h:8a",     "[::1",
+                       "[::1]x",  "[::1]:",  "[::1]:x", "[::1]]:1", "h:000001"};
+  size_t i;
+  for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    check_split(bad[i], 0, NULL, 0, 0);
+    check_split(bad[i], NEED | ZERO, NULL, 0, 0);
+  }
+  SAY("a host of 256 bytes is too long; 255 is not");
+  memset(long_host, 'h', 256);
+  memcpy(long_host + 256, ":1", 3);
+  check_split(long_host, 0, NULL, 0, 0);
+  memmove(long_host + 255, long_host + 256, 3);
+  {
+    tern__hostport hp;
+    CHECK_EQ_INT(tern__hostport_split(long_host, strlen(long_host), 0, &hp),
+                 TERN_OK);
+    CHECK_EQ_INT(hp.host_len, 255);
+    CHECK_EQ_INT(hp.port, 1);
+  }
+  SAY("a NUL inside the length is refused; the length bounds the string");
+  {
+    tern__hostport hp;
+    CHECK_EQ_INT(tern__hostport_split("a\0b:1", 5, 0, &hp), TERN_EADDR);
+    CHECK_EQ_INT(tern__hostport_split("h:1234", 4, 0, &hp), TERN_OK);
+    CHECK_EQ_INT(hp.port, 12);
+    CHECK_EQ_INT(tern__hostport_split(NULL, 0, 0, &hp), TERN_EADDR);
+  }
+}
+
 int main(void) {
   RUN_TEST(test_target_host_port_forms);
   RUN_TEST(test_target_without_port_defaults_to_443);
@@ -245,5 +337,8 @@ int main(void) {
   RUN_TEST(test_target_unix_forms);
   RUN_TEST(test_target_malformed_give_eaddr);
   RUN_TEST(test_target_null_and_free);
+  RUN_TEST(test_hostport_split_forms);
+  RUN_TEST(test_hostport_split_listening_addresses);
+  RUN_TEST(test_hostport_split_rejects_malformed);
   return TEST_SUMMARY("target");
 }
