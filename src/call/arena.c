@@ -5,7 +5,9 @@
 
 #include "call/call_int.h"
 
-void *tern__call_alloc_locked(struct tern_call *call, size_t size) {
+/* Inline where messages are made (every call's path); the exported
+ * tern__call_alloc_locked wraps it. */
+static inline void *alloc_locked(struct tern_call *call, size_t size) {
   size_t unit = sizeof(tern__arena_unit);
   size_t units = size ? (size + unit - 1) / unit : 1;
   tern__arena_block *b = call->arena;
@@ -38,10 +40,14 @@ void *tern__call_alloc_locked(struct tern_call *call, size_t size) {
   return p;
 }
 
+void *tern__call_alloc_locked(struct tern_call *call, size_t size) {
+  return alloc_locked(call, size);
+}
+
 void *tern__call_alloc(struct tern_call *call, size_t size, int zero) {
   void *p;
   tern__call_lock(call);
-  p = tern__call_alloc_locked(call, size);
+  p = alloc_locked(call, size);
   tern__call_unlock(call);
   if (p && zero)
     memset(p, 0, size);
@@ -57,7 +63,7 @@ tern__msg *tern__call_msg_new(struct tern_call *call, int dir, size_t len) {
     /* The first message each way: the arena (a unary call's only ones). */
     tern__call_lock(call);
     if (!(call->arena_msgs & (1u << dir))) {
-      m = tern__call_alloc_locked(call, sizeof(*m) + len);
+      m = alloc_locked(call, sizeof(*m) + len);
       if (m) {
         __atomic_fetch_or(&call->arena_msgs, 1u << dir, __ATOMIC_RELAXED);
         m->in_arena = 1;

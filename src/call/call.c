@@ -13,7 +13,9 @@ int tern__call_init(struct tern_call *call, int is_client,
                     const tern_method *method, const tern__call_hooks *hooks,
                     tern__loop *loop, int64_t max_recv) {
   memset(call, 0, offsetof(struct tern_call, arena_inline));
-  tern__stream_init(&call->stream, &tern__call_stream_ops);
+  /* tern__stream_init's zeroes are the memset's. */
+  call->stream.ops = &tern__call_stream_ops;
+  tern__queue_init(&call->stream.node);
   call->is_client = is_client;
   call->method = method;
   call->hooks = hooks;
@@ -440,6 +442,14 @@ int tern__call_take_in(struct tern_call *call, tern__msg **m_out, int wait) {
   }
   tern__call_unlock(call);
   return rv;
+}
+
+void tern__call_queue_only(struct tern_call *call, tern__msg *m) {
+  m->next = NULL;
+  call->out_head = call->out_tail = m;
+  call->out_bytes = m->len;
+  call->out_committed = 1;
+  call->out_closed = 1;
 }
 
 int tern__call_close_send(struct tern_call *call) {

@@ -382,6 +382,9 @@ int tern__call_queue_out(struct tern_call *call, tern__msg *m, int mode);
  * is there yet. */
 int tern__call_take_in(struct tern_call *call, tern__msg **m_out, int wait);
 
+/* Client, before the call is started (no other thread sees it): m is its
+ * only message, and the call is half-closed. */
+void tern__call_queue_only(struct tern_call *call, tern__msg *m);
 /* Client, any thread: half-closes (nothing more to send). 1 when it was
  * open (wake the loop), 0 when closed already or the call is over. */
 int tern__call_close_send(struct tern_call *call);

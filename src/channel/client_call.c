@@ -456,13 +456,8 @@ static int unary_prepare(tern_channel *ch, const tern_method *method,
     tern__call_unref(&cc->c);
     return rv;
   }
-  /* Not started yet: the queue takes it whatever its size. */
-  rv = tern__call_queue_out(&cc->c, m, TERN__QUEUE_FORCE);
-  if (rv != TERN_OK) {
-    tern__call_unref(&cc->c);
-    return rv;
-  }
-  tern__call_close_send(&cc->c);
+  /* Not started yet: nobody else sees the queue. */
+  tern__call_queue_only(&cc->c, m);
   *out = cc;
   return TERN_OK;
 }

@@ -57,13 +57,6 @@ void tern__conn_detach(tern__conn *c, tern__stream *s) {
   c->n_streams--;
 }
 
-int32_t tern__conn_open_stream(tern__conn *c, tern__stream *s,
-                               const tern__hdr *h, size_t n) {
-  if (c->closed || c->draining)
-    return -1;
-  return c->vt->open_stream(c, s, h, n);
-}
-
 void tern__conn_shutdown(tern__conn *c) {
   if (!c->closed)
     c->vt->shutdown(c);
@@ -78,36 +71,6 @@ void tern__conn_fail(tern__conn *c, const char *why) {
   if (!c->error[0])
     snprintf(c->error, sizeof(c->error), "%s", why);
   tern__conn_close(c);
-}
-
-int tern__stream_respond(tern__stream *s, const tern__hdr *h, size_t n,
-                         unsigned flags) {
-  if (!s->conn || s->conn->closed)
-    return TERN_ECLOSED;
-  return s->conn->vt->respond(s, h, n, flags);
-}
-
-void tern__stream_resume(tern__stream *s) {
-  if (s->conn && !s->conn->closed)
-    s->conn->vt->resume(s);
-}
-
-void tern__stream_consume(tern__stream *s, size_t n) {
-  if (s->conn && !s->conn->closed && n > 0)
-    s->conn->vt->consume(s, n);
-}
-
-void tern__stream_reset(tern__stream *s, uint32_t error) {
-  if (!s->conn || s->conn->closed || s->rst_sent || s->id <= 0)
-    return;
-  if (s->conn->vt->ended(s))
-    return; /* both sides are done: a reset would only cost a frame */
-  s->rst_sent = 1;
-  s->conn->vt->reset(s, error);
-}
-
-int tern__stream_ended(const tern__stream *s) {
-  return !s->conn || s->conn->closed || s->conn->vt->ended(s);
 }
 
 /* ---- header lists ----------------------------------------------------------- */
@@ -133,8 +96,8 @@ void tern__hdrs_free(tern__hdrs *l) {
   tern__hdrs_init(l);
 }
 
-void tern__hdrs_add(tern__hdrs *l, const char *name, size_t namelen,
-                    const char *value, size_t valuelen, unsigned flags) {
+void tern__hdrs_add_grow(tern__hdrs *l, const char *name, size_t namelen,
+                         const char *value, size_t valuelen, unsigned flags) {
   tern__hdr *h;
   if (l->failed)
     return;

@@ -59,10 +59,26 @@ typedef struct tern__hdrs {
 
 void tern__hdrs_init(tern__hdrs *l);
 void tern__hdrs_free(tern__hdrs *l);
+/* The slow part of tern__hdrs_add: grows the array. */
+void tern__hdrs_add_grow(tern__hdrs *l, const char *name, size_t namelen,
+                         const char *value, size_t valuelen, unsigned flags);
 /* Appends a field (pointers kept, not copied). Sets failed when out of
- * memory. */
-void tern__hdrs_add(tern__hdrs *l, const char *name, size_t namelen,
-                    const char *value, size_t valuelen, unsigned flags);
+ * memory. Inline: a request's dozen fields are on every call's path. */
+static inline void tern__hdrs_add(tern__hdrs *l, const char *name,
+                                  size_t namelen, const char *value,
+                                  size_t valuelen, unsigned flags) {
+  tern__hdr *h;
+  if (l->n == l->cap || l->failed) {
+    tern__hdrs_add_grow(l, name, namelen, value, valuelen, flags);
+    return;
+  }
+  h = &l->v[l->n++];
+  h->name = (const uint8_t *)name;
+  h->namelen = namelen;
+  h->value = (const uint8_t *)value;
+  h->valuelen = valuelen;
+  h->flags = (uint8_t)flags;
+}
 /* Takes ownership of s (malloc'd; NULL sets failed) until free; returns
  * s, or NULL. */
 char *tern__hdrs_own(tern__hdrs *l, char *s);
@@ -147,17 +163,18 @@ void tern__stream_init(tern__stream *s, const tern__stream_ops *ops);
  * (trailers-only, or an HTTP error); otherwise the body is pulled through
  * out_ready. */
 #define TERN__SUBMIT_END_STREAM 0x1u
-int tern__stream_respond(tern__stream *s, const tern__hdr *h, size_t n,
-                         unsigned flags);
+static inline int tern__stream_respond(tern__stream *s, const tern__hdr *h,
+                                       size_t n, unsigned flags);
 /* out_ready has bytes again (after TERN__OUT_DEFER, or new ones). */
-void tern__stream_resume(tern__stream *s);
+static inline void tern__stream_resume(tern__stream *s);
 /* n body bytes were taken by the reader: the peer may send n more. */
-void tern__stream_consume(tern__stream *s, size_t n);
+static inline void tern__stream_consume(tern__stream *s, size_t n);
 /* Resets the stream once (nothing when both sides have ended it
  * already, or it is not on a connection). */
-void tern__stream_reset(tern__stream *s, uint32_t error);
+static inline void tern__stream_reset(tern__stream *s, uint32_t error);
 /* Both sides have ended the stream (it closes once that is written). */
-int tern__stream_ended(const tern__stream *s);
+static inline int tern__stream_ended(const tern__stream *s);
+/* (Defined below, after the connection: they are on every call's path.) */
 
 /* ---- connections --------------------------------------------------------- */
 
@@ -213,8 +230,12 @@ struct tern__conn {
 /* Client: opens a stream with the request headers; the body is pulled
  * through s->ops. Returns the stream id (> 0), or a negative value when
  * the connection cannot take a stream. */
-int32_t tern__conn_open_stream(tern__conn *c, tern__stream *s,
-                               const tern__hdr *h, size_t n);
+static inline int32_t tern__conn_open_stream(tern__conn *c, tern__stream *s,
+                                             const tern__hdr *h, size_t n) {
+  if (c->closed || c->draining)
+    return -1;
+  return c->vt->open_stream(c, s, h, n);
+}
 /* Graceful: no new streams (GOAWAY); the connection closes by itself once
  * its last stream is done. */
 void tern__conn_shutdown(tern__conn *c);
@@ -232,6 +253,38 @@ void tern__conn_base_init(tern__conn *c, const tern__conn_vt *vt,
 void tern__conn_base_cleanup(tern__conn *c);
 void tern__conn_attach(tern__conn *c, tern__stream *s, int32_t id);
 void tern__conn_detach(tern__conn *c, tern__stream *s);
+
+/* ---- the stream downcalls, through the stream's connection --------------- */
+
+static inline int tern__stream_respond(tern__stream *s, const tern__hdr *h,
+                                       size_t n, unsigned flags) {
+  if (!s->conn || s->conn->closed)
+    return TERN_ECLOSED;
+  return s->conn->vt->respond(s, h, n, flags);
+}
+
+static inline void tern__stream_resume(tern__stream *s) {
+  if (s->conn && !s->conn->closed)
+    s->conn->vt->resume(s);
+}
+
+static inline void tern__stream_consume(tern__stream *s, size_t n) {
+  if (s->conn && !s->conn->closed && n > 0)
+    s->conn->vt->consume(s, n);
+}
+
+static inline void tern__stream_reset(tern__stream *s, uint32_t error) {
+  if (!s->conn || s->conn->closed || s->rst_sent || s->id <= 0)
+    return;
+  if (s->conn->vt->ended(s))
+    return; /* both sides are done: a reset would only cost a frame */
+  s->rst_sent = 1;
+  s->conn->vt->reset(s, error);
+}
+
+static inline int tern__stream_ended(const tern__stream *s) {
+  return !s->conn || s->conn->closed || s->conn->vt->ended(s);
+}
 
 /* ---- HTTP/2 over a socket (h2.c), with TLS (tls.c) ----------------------- */
 
