@@ -78,24 +78,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                              limits[(cfg >> 1) & 7]) == TERN_OK);
   enc = encodings[(cfg >> 4) & 7];
   if (enc) {
-    c.stream.ops->on_header(&c.stream, (const uint8_t *)"grpc-encoding", 13,
+    c.a0.stream.ops->on_header(&c.a0.stream, (const uint8_t *)"grpc-encoding", 13,
                             (const uint8_t *)enc, strlen(enc));
     if (((cfg >> 4) & 7) == 7)
-      c.stream.ops->on_header(&c.stream, (const uint8_t *)"grpc-encoding",
+      c.a0.stream.ops->on_header(&c.a0.stream, (const uint8_t *)"grpc-encoding",
                               13, (const uint8_t *)"deflate", 7);
   }
   for (off = 0; off < size; off += step) {
     size_t n = off + step > size ? size - off : step;
-    FUZZ_CHECK(c.stream.ops->on_data(&c.stream, data + off, n) == 0);
+    FUZZ_CHECK(c.a0.stream.ops->on_data(&c.a0.stream, data + off, n) == 0);
     /* The parser never holds a partial message over the limit. */
-    FUZZ_CHECK(c.partial == NULL || c.max_recv < 0 ||
-               (int64_t)c.partial->len <= c.max_recv);
-    FUZZ_CHECK(c.pfx_len <= 5);
+    FUZZ_CHECK(c.a0.partial == NULL || c.max_recv < 0 ||
+               (int64_t)c.a0.partial->len <= c.max_recv);
+    FUZZ_CHECK(c.a0.pfx_len <= 5);
     if (cfg & 0x80)
       drain(&c);
   }
   if (end_stream)
-    c.stream.ops->on_end(&c.stream);
+    c.a0.stream.ops->on_end(&c.a0.stream);
   drain(&c);
   tern__call_cleanup(&c);
   return 0;

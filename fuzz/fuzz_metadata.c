@@ -118,12 +118,12 @@ static void header_block(const char *s, size_t n, int is_client,
     const char *v = colon ? colon + 1 : line + llen;
     size_t vlen = colon ? llen - klen - 1 : 0;
     /* 0 or -1 (out of memory); either is fine, a crash is not. */
-    int rv = c.stream.ops->on_header(&c.stream, (const uint8_t *)line, klen,
+    int rv = c.a0.stream.ops->on_header(&c.a0.stream, (const uint8_t *)line, klen,
                                      (const uint8_t *)v, vlen);
     FUZZ_CHECK(rv == 0 || rv == -1);
     off += llen + 1;
   }
-  c.stream.ops->on_headers_end(&c.stream,
+  c.a0.stream.ops->on_headers_end(&c.a0.stream,
                                end_stream ? TERN__HEADERS_END_STREAM : 0);
 
   /* What the call kept is a well-formed list that copies. */

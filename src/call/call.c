@@ -14,8 +14,10 @@ int tern__call_init(struct tern_call *call, int is_client,
                     tern__loop *loop, int64_t max_recv) {
   memset(call, 0, offsetof(struct tern_call, arena_inline));
   /* tern__stream_init's zeroes are the memset's. */
-  call->stream.ops = &tern__call_stream_ops;
-  tern__queue_init(&call->stream.node);
+  call->a0.stream.ops = &tern__call_stream_ops;
+  tern__queue_init(&call->a0.stream.node);
+  call->a0.call = call;
+  call->attempt = &call->a0;
   call->is_client = is_client;
   call->method = method;
   call->hooks = hooks;
@@ -54,8 +56,7 @@ int tern__call_share(struct tern_call *call) {
 void tern__call_cleanup(struct tern_call *call) {
   tern__call_msg_free_all(NULL, call->in_head);
   tern__call_msg_free_all(NULL, call->out_head);
-  tern__call_msg_free_all(NULL, call->sent_head);
-  tern__call_msg_free(NULL, call->partial);
+  tern__call_msg_free(NULL, call->attempt->partial);
   tern__call_arena_free(call);
   tern_metadata_free(call->in_md);
   tern_metadata_free(call->trailers);
@@ -99,6 +100,7 @@ void tern__call_wake(struct tern_call *call) {
  * out_ready), or a trailers-only response when the status is set and
  * nothing else is to be sent. */
 static void server_submit(struct tern_call *call) {
+  tern__attempt *a = call->attempt;
   tern__hdrs l;
   int trailers_only, rv;
   tern__hdrs_init(&l);
@@ -107,7 +109,7 @@ static void server_submit(struct tern_call *call) {
    * metadata the handler added goes in a header block of its own, as
    * grpc C++ and grpc-go do. */
   trailers_only =
-      call->out_closed && !call->out_head && !call->send_headers &&
+      call->out_closed && call->out_bytes == 0 && !call->send_headers &&
       (!call->out_headers || tern_metadata_count(call->out_headers) == 0);
   tern__call_response_headers(call, trailers_only, &l);
   tern__call_unlock(call);
@@ -116,10 +118,10 @@ static void server_submit(struct tern_call *call) {
     tern__call_reset(call, TERN__RST_INTERNAL_ERROR);
     return;
   }
-  call->submitted = 1;
+  a->submitted = 1;
   if (trailers_only)
-    call->out_eof_sent = 1;
-  rv = tern__stream_respond(&call->stream, l.v, l.n,
+    a->out_eof_sent = 1;
+  rv = tern__stream_respond(&a->stream, l.v, l.n,
                             trailers_only ? TERN__SUBMIT_END_STREAM : 0);
   tern__hdrs_free(&l);
   if (rv != TERN_OK)
@@ -127,16 +129,17 @@ static void server_submit(struct tern_call *call) {
 }
 
 void tern__call_reset(struct tern_call *call, uint32_t error) {
-  tern__stream_reset(&call->stream, error);
+  tern__stream_reset(&call->attempt->stream, error);
 }
 
 void tern__call_kick_now(struct tern_call *call) {
+  tern__attempt *a = call->attempt;
   int has_out, cancel, credit;
   if (!tern__call_on_stream(call))
     return;
   tern__call_lock(call);
   cancel = call->cancel_requested;
-  has_out = call->out_head != NULL || call->out_closed || call->send_headers;
+  has_out = call->out_bytes > 0 || call->out_closed || call->send_headers;
   credit = call->credit_wanted;
   call->credit_wanted = 0;
   if (credit && call->in_bytes > TERN__READ_HIGH_WATER)
@@ -147,35 +150,34 @@ void tern__call_kick_now(struct tern_call *call) {
     tern__call_reset(call, TERN__RST_CANCEL);
     return;
   }
-  if (credit && call->credit_held > 0) {
-    tern__stream_consume(&call->stream, call->credit_held);
-    call->credit_held = 0;
+  if (credit && a->credit_held > 0) {
+    tern__stream_consume(&a->stream, a->credit_held);
+    a->credit_held = 0;
   }
-  if (!call->is_client && !call->submitted && has_out)
+  if (!call->is_client && !a->submitted && has_out)
     server_submit(call);
   else if (has_out)
-    tern__stream_resume(&call->stream);
+    tern__stream_resume(&a->stream);
 }
 
 /* ---- the stream upcalls --------------------------------------------------- */
 
-static struct tern_call *CALL(tern__stream *s) {
-  return (struct tern_call *)(void *)((char *)s -
-                                      offsetof(struct tern_call, stream));
-}
+/* The stream is its attempt's first member. */
+static tern__attempt *ATT(tern__stream *s) { return (tern__attempt *)s; }
 
 static int st_header(tern__stream *s, const uint8_t *name, size_t namelen,
                      const uint8_t *value, size_t valuelen) {
-  return tern__call_header_in(CALL(s), name, namelen, value, valuelen);
+  return tern__call_header_in(ATT(s), name, namelen, value, valuelen);
 }
 
-static void end_of_stream(struct tern_call *call) {
+static void end_of_stream(tern__attempt *a) {
+  struct tern_call *call = a->call;
   int incomplete;
   tern__call_lock(call);
   call->in_closed = 1;
   tern__call_broadcast(call);
   tern__call_unlock(call);
-  incomplete = call->partial != NULL || call->pfx_len > 0;
+  incomplete = a->partial != NULL || a->pfx_len > 0;
   if (incomplete && !call->aborted) {
     tern__call_fail(call, TERN_STATUS_INTERNAL,
                     "stream ended in the middle of a message");
@@ -185,8 +187,22 @@ static void end_of_stream(struct tern_call *call) {
     call->hooks->on_half_close(call);
 }
 
+/* Client, under mu: the sent messages need not be kept any more. */
+static void let_go_of_sent(struct tern_call *call) {
+  tern__attempt *a = call->attempt;
+  while (call->out_head && call->out_head != a->cur) {
+    tern__msg *m = call->out_head;
+    call->out_head = m->next;
+    tern__call_msg_free(call, m);
+  }
+  if (!call->out_head)
+    call->out_tail = NULL;
+  call->retained = 0;
+}
+
 static void st_headers_end(tern__stream *s, unsigned flags) {
-  struct tern_call *call = CALL(s);
+  tern__attempt *a = ATT(s);
+  struct tern_call *call = a->call;
   if (flags & TERN__HEADERS_TOO_BIG) {
     tern__call_fail(call, TERN_STATUS_RESOURCE_EXHAUSTED,
                     "header list larger than the limit");
@@ -194,8 +210,8 @@ static void st_headers_end(tern__stream *s, unsigned flags) {
   }
   if (call->is_client) {
     tern__call_lock(call);
-    if (!call->headers_frame_seen) {
-      call->headers_frame_seen = 1;
+    if (!a->headers_frame_seen) {
+      a->headers_frame_seen = 1;
       if (flags & TERN__HEADERS_END_STREAM) {
         /* Trailers-only: what came is trailing metadata. */
         tern_metadata_free(call->trailers);
@@ -205,30 +221,29 @@ static void st_headers_end(tern__stream *s, unsigned flags) {
       call->headers_in = 1;
       /* The server has the call: a replay is no longer possible. */
       call->retryable = 0;
-      tern__call_msg_free_all(call, call->sent_head);
-      call->sent_head = call->sent_tail = NULL;
-      call->sent_bytes = 0;
+      let_go_of_sent(call);
       tern__call_broadcast(call);
     }
     tern__call_unlock(call);
     if (call->hooks->on_headers)
       call->hooks->on_headers(call);
-  } else if (!call->headers_frame_seen) {
+  } else if (!a->headers_frame_seen) {
     /* Only the request headers dispatch: a second block (request
      * trailers, legal in HTTP/2) must not start the call twice. */
-    call->headers_frame_seen = 1;
+    a->headers_frame_seen = 1;
     if (call->hooks->on_headers)
       call->hooks->on_headers(call);
   }
   if ((flags & TERN__HEADERS_END_STREAM) && tern__call_on_stream(call))
-    end_of_stream(call);
+    end_of_stream(a);
 }
 
 static int st_data(tern__stream *s, const uint8_t *data, size_t len) {
-  struct tern_call *call = CALL(s);
+  tern__attempt *a = ATT(s);
+  struct tern_call *call = a->call;
   int queued = 0;
   if (!call->aborted)
-    queued = tern__call_deframe(call, data, len);
+    queued = tern__call_deframe(a, data, len);
   if (!tern__call_on_stream(call))
     return 0;
   if (call->aborted) {
@@ -242,10 +257,10 @@ static int st_data(tern__stream *s, const uint8_t *data, size_t len) {
     /* Credit goes back while the reader keeps up; past the high water
      * mark it is held until the reader takes messages (kick_now). */
     if (unread <= TERN__READ_HIGH_WATER) {
-      tern__stream_consume(s, len + call->credit_held);
-      call->credit_held = 0;
+      tern__stream_consume(s, len + a->credit_held);
+      a->credit_held = 0;
     } else {
-      call->credit_held += len;
+      a->credit_held += len;
     }
   }
   if (queued && !call->aborted && call->hooks->on_message)
@@ -253,10 +268,10 @@ static int st_data(tern__stream *s, const uint8_t *data, size_t len) {
   return 0;
 }
 
-static void st_end(tern__stream *s) { end_of_stream(CALL(s)); }
+static void st_end(tern__stream *s) { end_of_stream(ATT(s)); }
 
 static void st_closed(tern__stream *s, uint32_t error, const char *why) {
-  struct tern_call *call = CALL(s);
+  struct tern_call *call = ATT(s)->call;
   /* A client's deadline outlives a stream that is replayed; it stops
    * when the call completes. */
   if (!call->is_client) {
@@ -274,7 +289,8 @@ static void st_closed(tern__stream *s, uint32_t error, const char *why) {
 /* How many queued bytes go in the next DATA frame; the bytes themselves
  * move in st_take, straight into the transport's write buffer. */
 static ssize_t st_ready(tern__stream *s, size_t max, unsigned *flags) {
-  struct tern_call *call = CALL(s);
+  tern__attempt *a = ATT(s);
+  struct tern_call *call = a->call;
   size_t n;
   int eof;
   tern__call_lock(call);
@@ -284,7 +300,7 @@ static ssize_t st_ready(tern__stream *s, size_t max, unsigned *flags) {
   if (n == 0 && !eof)
     return TERN__OUT_DEFER;
   if (eof) {
-    call->out_eof_sent = 1;
+    a->out_eof_sent = 1;
     *flags |= TERN__OUT_EOF;
     if (!call->is_client)
       *flags |= TERN__OUT_TRAILERS; /* the server's status follows */
@@ -292,29 +308,20 @@ static ssize_t st_ready(tern__stream *s, size_t max, unsigned *flags) {
   return (ssize_t)n;
 }
 
-/* Caller holds mu. A fully sent message: kept for a retry, or freed. */
-static void keep_sent(struct tern_call *call, tern__msg *m) {
-  if (call->retryable && call->sent_bytes + m->len <= TERN__RETRY_KEEP) {
-    m->next = NULL;
-    if (call->sent_tail)
-      call->sent_tail->next = m;
-    else
-      call->sent_head = m;
-    call->sent_tail = m;
-    call->sent_bytes += m->len;
+/* Caller holds mu. Message m (the list's oldest not kept) went whole:
+ * kept for a retry, or let go with everything kept before it. */
+static void sent_whole(struct tern_call *call, tern__msg *m) {
+  if (call->retryable && call->retained + m->len <= TERN__RETRY_KEEP) {
+    call->retained += m->len;
     return;
   }
-  tern__call_msg_free(call, m);
-  if (call->retryable) { /* too much to keep: no replay any more */
-    call->retryable = 0;
-    tern__call_msg_free_all(call, call->sent_head);
-    call->sent_head = call->sent_tail = NULL;
-    call->sent_bytes = 0;
-  }
+  call->retryable = 0; /* too much to keep: no replay any more */
+  let_go_of_sent(call);
 }
 
 static int st_take(tern__stream *s, tern__buf *dst, size_t n) {
-  struct tern_call *call = CALL(s);
+  tern__attempt *a = ATT(s);
+  struct tern_call *call = a->call;
   int wake_writers, writable = 0, rv = TERN_OK;
   tern__call_lock(call);
   wake_writers = call->out_bytes > TERN__WRITE_HIGH_WATER / 2;
@@ -323,19 +330,18 @@ static int st_take(tern__stream *s, tern__buf *dst, size_t n) {
     n = 0;
   }
   while (n > 0 && rv == TERN_OK) {
-    tern__msg *m = call->out_head;
-    size_t take = m->len - m->off;
+    tern__msg *m = a->cur;
+    size_t take = m->len - a->cur_off;
     if (take > n)
       take = n;
-    rv = tern__buf_append(dst, m->data + m->off, take);
-    m->off += take;
+    rv = tern__buf_append(dst, m->data + a->cur_off, take);
+    a->cur_off += take;
     n -= take;
     call->out_bytes -= take;
-    if (m->off == m->len) {
-      call->out_head = m->next;
-      if (!call->out_head)
-        call->out_tail = NULL;
-      keep_sent(call, m);
+    if (a->cur_off == m->len) {
+      a->cur = m->next;
+      a->cur_off = 0;
+      sent_whole(call, m);
     }
   }
   if (wake_writers && call->out_bytes <= TERN__WRITE_HIGH_WATER / 2)
@@ -351,7 +357,7 @@ static int st_take(tern__stream *s, tern__buf *dst, size_t n) {
 }
 
 static void st_trailers(tern__stream *s, tern__hdrs *l) {
-  struct tern_call *call = CALL(s);
+  struct tern_call *call = ATT(s)->call;
   tern__call_lock(call);
   tern__call_status_headers(call, l);
   tern__call_unlock(call);
@@ -363,7 +369,8 @@ const tern__stream_ops tern__call_stream_ops = {
 
 int32_t tern__call_open_stream(struct tern_call *call, tern__conn *conn,
                                const tern__hdrs *l) {
-  int32_t id = tern__conn_open_stream(conn, &call->stream, l->v, l->n);
+  int32_t id =
+      tern__conn_open_stream(conn, &call->attempt->stream, l->v, l->n);
   if (id > 0)
     tern__call_ref(call); /* the stream's, until st_closed */
   return id;
@@ -376,14 +383,14 @@ int tern__call_queue_out(struct tern_call *call, tern__msg *m, int mode) {
   tern__call_lock(call);
   /* Only a shared call can wait: its loop thread must never block. */
   while (mode == TERN__QUEUE_WAIT && call->shared && !call->done &&
-         !call->aborted && !call->out_closed && call->out_head &&
+         !call->aborted && !call->out_closed && call->out_bytes > 0 &&
          call->out_bytes + m->len > TERN__WRITE_HIGH_WATER)
     pthread_cond_wait(&call->cv, &call->mu);
   if (call->done || call->aborted || call->cancel_requested)
     rv = TERN_ECLOSED;
   else if (call->out_closed)
     rv = TERN_ESTATE;
-  else if (mode == TERN__QUEUE_EAGAIN && call->out_head &&
+  else if (mode == TERN__QUEUE_EAGAIN && call->out_bytes > 0 &&
            call->out_bytes + m->len > TERN__WRITE_HIGH_WATER) {
     call->want_write = 1;
     rv = TERN_EAGAIN;
@@ -393,11 +400,16 @@ int tern__call_queue_out(struct tern_call *call, tern__msg *m, int mode) {
     tern__call_msg_free(call, m);
     return rv;
   }
+  m->next = NULL;
   if (call->out_tail)
     call->out_tail->next = m;
   else
     call->out_head = m;
   call->out_tail = m;
+  if (!call->attempt->cur) { /* the attempt has sent all before it */
+    call->attempt->cur = m;
+    call->attempt->cur_off = 0;
+  }
   call->out_bytes += m->len;
   call->out_committed = 1;
   tern__call_unlock(call);
@@ -447,6 +459,8 @@ int tern__call_take_in(struct tern_call *call, tern__msg **m_out, int wait) {
 void tern__call_queue_only(struct tern_call *call, tern__msg *m) {
   m->next = NULL;
   call->out_head = call->out_tail = m;
+  call->attempt->cur = m;
+  call->attempt->cur_off = 0;
   call->out_bytes = m->len;
   call->out_committed = 1;
   call->out_closed = 1;
@@ -470,47 +484,27 @@ int tern__call_request_cancel(struct tern_call *call) {
   return news;
 }
 
-void tern__call_drop_sent(struct tern_call *call) {
-  tern__call_lock(call);
-  call->retryable = 0;
-  tern__call_msg_free_all(call, call->sent_head);
-  call->sent_head = call->sent_tail = NULL;
-  call->sent_bytes = 0;
-  tern__call_unlock(call);
-}
-
 int tern__call_rewind(struct tern_call *call) {
-  tern__msg *m;
+  tern__attempt *a = call->attempt;
   tern__call_lock(call);
   if (!call->retryable || call->headers_in || call->in_count > 0 ||
       call->done || call->cancel_requested) {
     tern__call_unlock(call);
     return -1;
   }
-  /* A partly sent head message goes back to its start. */
-  if (call->out_head) {
-    call->out_bytes += call->out_head->off;
-    call->out_head->off = 0;
-  }
-  for (m = call->sent_head; m; m = m->next) {
-    m->off = 0;
-    call->out_bytes += m->len;
-  }
-  if (call->sent_head) {
-    call->sent_tail->next = call->out_head;
-    if (!call->out_head)
-      call->out_tail = call->sent_tail;
-    call->out_head = call->sent_head;
-  }
-  call->sent_head = call->sent_tail = NULL;
-  call->sent_bytes = 0;
+  /* The new attempt sends every message still held, from the first: the
+   * kept ones, the rest of the one under way, and what is queued. */
+  call->out_bytes += call->retained + a->cur_off;
+  call->retained = 0;
   tern__call_unlock(call);
-  call->submitted = 0;
-  call->out_eof_sent = 0;
-  call->headers_frame_seen = 0;
+  /* The old attempt's stream is closed: its slot takes the new one. */
+  tern__call_msg_free(call, a->partial);
+  memset(a, 0, sizeof(*a));
+  a->stream.ops = &tern__call_stream_ops;
+  tern__queue_init(&a->stream.node);
+  a->call = call;
+  a->cur = call->out_head;
   call->http_status = 0;
-  call->pfx_len = 0;
-  call->credit_held = 0;
   return 0;
 }
 
@@ -548,6 +542,9 @@ int tern__call_end(struct tern_call *call, tern_status_code code,
         tern__call_msg_free_all(call, call->out_head);
         call->out_head = call->out_tail = NULL;
         call->out_bytes = 0;
+        call->retained = 0;
+        call->attempt->cur = NULL;
+        call->attempt->cur_off = 0;
       }
       set = 1;
     }
@@ -580,14 +577,15 @@ void tern__call_http_error(struct tern_call *call, const char *status) {
   call->aborted = 1;
   call->out_closed = 1;
   tern__call_unlock(call);
-  call->submitted = 1;
-  call->out_eof_sent = 1;
+  call->attempt->submitted = 1;
+  call->attempt->out_eof_sent = 1;
   h.name = (const uint8_t *)":status";
   h.namelen = 7;
   h.value = (const uint8_t *)status;
   h.valuelen = strlen(status);
   h.flags = 0;
-  tern__stream_respond(&call->stream, &h, 1, TERN__SUBMIT_END_STREAM);
+  tern__stream_respond(&call->attempt->stream, &h, 1,
+                       TERN__SUBMIT_END_STREAM);
 }
 
 int tern__call_set_message(struct tern_call *call, const char *msg) {

@@ -26,7 +26,7 @@
 typedef struct tern__msg {
   struct tern__msg *next;
   size_t len;
-  size_t off;         /* bytes already handed to nghttp2 (out) */
+  size_t off;         /* always 0: an attempt keeps where it is itself */
   size_t cap;         /* bytes data[] can hold */
   uint8_t compressed; /* the message's compressed flag */
   uint8_t in_arena;   /* memory of the call arena: freed with the call */
@@ -95,10 +95,37 @@ typedef struct tern__call_hooks {
   void (*on_deadline)(struct tern_call *call);
 } tern__call_hooks;
 
+/* One try of a call on one stream (gRFC A6's attempt): the stream and
+ * what belongs to it alone (the framing of what it received, its header
+ * blocks, its window, where it is in the call's outbound messages). The
+ * call's messages, metadata and status are the call's. A server call has
+ * one attempt; a client call starts another when a stream is refused
+ * (tern__call_rewind), in the same slot since the old one is over; hedged
+ * attempts would each take their own. Loop thread only. */
+typedef struct tern__attempt {
+  tern__stream stream; /* first: the upcalls find their attempt from it */
+  struct tern_call *call;
+  uint8_t pfx[5];
+  uint8_t pfx_len;
+  /* Bytes, not ints: the call object must stay small (see
+   * TERN__CALL_OBJECT_FITS). */
+  uint8_t submitted;          /* request/response headers submitted */
+  uint8_t out_eof_sent;       /* the last bytes went to the transport */
+  uint8_t headers_frame_seen; /* first header block processed */
+  tern__msg *partial;
+  size_t partial_have;
+  size_t credit_held; /* stream window bytes not yet returned */
+  /* The next outbound message to send (NULL: all sent) and how much of
+   * it went; under the call's mu. */
+  tern__msg *cur;
+  size_t cur_off;
+} tern__attempt;
+
 struct tern_call {
-  /* The stream the call is on (stream.conn NULL when none). First: the
-   * stream upcalls find their call from it. */
-  tern__stream stream;
+  /* The attempt the call is on (its stream's conn NULL when none), and
+   * the storage of the first. */
+  tern__attempt a0;
+  tern__attempt *attempt;
 
   /* fixed at creation */
   int is_client;
@@ -108,18 +135,10 @@ struct tern_call {
   int64_t max_recv; /* < 0: unlimited */
 
   /* loop thread only */
-  uint8_t pfx[5];
-  size_t pfx_len;
-  tern__msg *partial;
-  size_t partial_have;
-  int submitted;          /* request/response headers submitted */
-  int out_eof_sent;       /* the last bytes went to the transport */
-  int headers_frame_seen; /* first header block processed */
-  int http_status;        /* client: :status */
+  int http_status;        /* client: the answering attempt's :status */
   tern__timer deadline_timer;
   tern__task kick;        /* posted by other threads: see tern__call_wake */
   int64_t deadline_ns;    /* 0: none */
-  size_t credit_held;     /* stream window bytes not yet returned */
 
   /* server request, set on the loop thread before dispatch */
   char *path;      /* in the call arena */
@@ -171,14 +190,15 @@ struct tern_call {
   tern_metadata *in_md; /* server: request metadata; client: headers */
   int headers_in;       /* client: response headers arrived */
   /* Client transparent retry: until response headers arrive, messages
-   * already sent are kept (up to TERN__RETRY_KEEP bytes) so a stream the
-   * server refused unprocessed can be replayed on another. */
+   * already sent are kept (up to TERN__RETRY_KEEP bytes, `retained`) so
+   * that a new attempt can send them again. */
   int retryable;
-  tern__msg *sent_head, *sent_tail;
-  size_t sent_bytes;
+  size_t retained;
   int credit_wanted;     /* a reader drained below the high water mark */
 
-  /* under mu: outbound */
+  /* under mu: outbound. The messages written and not let go: those kept
+   * for a retry, then the ones the attempt has still to send (from its
+   * cur); out_bytes counts the latter. */
   tern__msg *out_head, *out_tail;
   size_t out_bytes;
   int out_closed;       /* client: half-closed; server: status is set */
@@ -299,12 +319,11 @@ int tern__call_decode_arena(struct tern_call *call, const void *type,
 tern_status_code tern__call_decode_status(const struct tern_call *call,
                                           int rv, const char **msg);
 
-/* Loop thread: the body bytes of the stream, split anywhere, through the
- * 5-byte framing into whole messages on the inbound queue. A prefix the
- * call cannot take (too big, compressed without an encoding) fails the
- * call. Returns how many whole messages were queued. */
-int tern__call_deframe(struct tern_call *call, const uint8_t *data,
-                       size_t len);
+/* Loop thread: the body bytes of attempt a's stream, split anywhere,
+ * through the 5-byte framing into whole messages on its call's inbound
+ * queue. A prefix the call cannot take (too big, compressed without an
+ * encoding) fails the call. Returns how many whole messages were queued. */
+int tern__call_deframe(tern__attempt *a, const uint8_t *data, size_t len);
 
 /* The algorithm a writer uses: send_alg when the peer accepts it, else
  * identity. */
@@ -343,9 +362,9 @@ void tern__call_response_headers(struct tern_call *call, int trailers_only,
                                  tern__hdrs *l);
 /* Server: the status and trailing metadata. Caller holds mu. */
 void tern__call_status_headers(struct tern_call *call, tern__hdrs *l);
-/* One received header field: what the call makes of it. 0, or -1 when out
- * of memory. */
-int tern__call_header_in(struct tern_call *call, const uint8_t *name,
+/* One header field attempt a received: what its call makes of it. 0, or
+ * -1 when out of memory. */
+int tern__call_header_in(tern__attempt *a, const uint8_t *name,
                          size_t namelen, const uint8_t *value,
                          size_t valuelen);
 
@@ -361,7 +380,12 @@ int32_t tern__call_open_stream(struct tern_call *call, tern__conn *conn,
                                const tern__hdrs *l);
 /* Loop thread: the call's stream is still on a connection. */
 static inline int tern__call_on_stream(const struct tern_call *call) {
-  return call->stream.conn != NULL;
+  return call->attempt->stream.conn != NULL;
+}
+/* The stream of the call's attempt: what a server's on_new_stream gives
+ * the transport for a new call. */
+static inline tern__stream *tern__call_stream(struct tern_call *call) {
+  return &call->attempt->stream;
 }
 
 /* ---- queues (call.c) -------------------------------------------------------- */
@@ -391,11 +415,9 @@ int tern__call_close_send(struct tern_call *call);
 /* Any thread: asks to cancel. 1 when this is news (wake the loop). */
 int tern__call_request_cancel(struct tern_call *call);
 
-/* Client, loop thread: stops keeping sent messages for a retry. */
-void tern__call_drop_sent(struct tern_call *call);
-/* Client, loop thread: puts the kept messages back at the head of the
- * outbound queue and clears the stream's state, for a replay. 0, or -1
- * when the call cannot be replayed. */
+/* Client, loop thread: starts a new attempt (its stream closed unused)
+ * that sends every kept message again from the first, for a replay. 0,
+ * or -1 when the call cannot be replayed. */
 int tern__call_rewind(struct tern_call *call);
 
 /* ---- status and the end (call.c) -------------------------------------------- */

@@ -138,11 +138,11 @@ static void queue_in(struct tern_call *call, tern__msg *m) {
 
 /* A complete prefix: checks it and starts the message. 0, or -1 after
  * failing the call. */
-static int start_message(struct tern_call *call) {
-  uint32_t mlen = ((uint32_t)call->pfx[1] << 24) |
-                  ((uint32_t)call->pfx[2] << 16) |
-                  ((uint32_t)call->pfx[3] << 8) | call->pfx[4];
-  if ((call->pfx[0] & 1) && call->recv_alg <= TERN_COMPRESS_IDENTITY) {
+static int start_message(tern__attempt *a) {
+  struct tern_call *call = a->call;
+  uint32_t mlen = ((uint32_t)a->pfx[1] << 24) | ((uint32_t)a->pfx[2] << 16) |
+                  ((uint32_t)a->pfx[3] << 8) | a->pfx[4];
+  if ((a->pfx[0] & 1) && call->recv_alg <= TERN_COMPRESS_IDENTITY) {
     /* doc/compression.md: a compressed message needs a grpc-encoding
      * we support; an unsupported one is UNIMPLEMENTED (server). */
     if (call->recv_alg < 0 && !call->is_client)
@@ -163,46 +163,45 @@ static int start_message(struct tern_call *call) {
     tern__call_fail(call, TERN_STATUS_RESOURCE_EXHAUSTED, buf);
     return -1;
   }
-  call->partial = tern__call_msg_new(call, TERN__MSG_IN, mlen);
-  if (!call->partial) {
+  a->partial = tern__call_msg_new(call, TERN__MSG_IN, mlen);
+  if (!a->partial) {
     tern__call_fail(call, TERN_STATUS_RESOURCE_EXHAUSTED,
                     "out of memory for a message");
     return -1;
   }
-  call->partial->compressed = call->pfx[0] & 1;
-  call->partial_have = 0;
+  a->partial->compressed = a->pfx[0] & 1;
+  a->partial_have = 0;
   return 0;
 }
 
-int tern__call_deframe(struct tern_call *call, const uint8_t *data,
-                       size_t len) {
+int tern__call_deframe(tern__attempt *a, const uint8_t *data, size_t len) {
   int queued = 0;
   while (len > 0) {
     size_t need, take;
-    if (!call->partial) {
-      take = 5 - call->pfx_len;
+    if (!a->partial) {
+      take = 5 - a->pfx_len;
       if (take > len)
         take = len;
-      memcpy(call->pfx + call->pfx_len, data, take);
-      call->pfx_len += take;
+      memcpy(a->pfx + a->pfx_len, data, take);
+      a->pfx_len += take;
       data += take;
       len -= take;
-      if (call->pfx_len < 5)
+      if (a->pfx_len < 5)
         break;
-      if (start_message(call) != 0)
+      if (start_message(a) != 0)
         break;
     }
-    need = call->partial->len - call->partial_have;
+    need = a->partial->len - a->partial_have;
     take = need < len ? need : len;
-    memcpy(call->partial->data + call->partial_have, data, take);
-    call->partial_have += take;
+    memcpy(a->partial->data + a->partial_have, data, take);
+    a->partial_have += take;
     data += take;
     len -= take;
-    if (call->partial_have == call->partial->len) {
-      tern__msg *m = call->partial;
-      call->partial = NULL;
-      call->pfx_len = 0;
-      queue_in(call, m);
+    if (a->partial_have == a->partial->len) {
+      tern__msg *m = a->partial;
+      a->partial = NULL;
+      a->pfx_len = 0;
+      queue_in(a->call, m);
       queued++;
     }
   }

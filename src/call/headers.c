@@ -188,8 +188,9 @@ static int server_header(struct tern_call *call, const uint8_t *name,
   return 0;
 }
 
-static int client_header(struct tern_call *call, const uint8_t *name,
+static int client_header(tern__attempt *a, const uint8_t *name,
                          size_t nlen, const uint8_t *value, size_t vlen) {
+  struct tern_call *call = a->call;
   tern_metadata *md;
   if (name_is(name, nlen, ":status")) {
     int code = 0;
@@ -226,7 +227,7 @@ static int client_header(struct tern_call *call, const uint8_t *name,
     /* First header block: initial metadata, unless it turns out to be
      * trailers-only (then moved to the trailers at the block's end). */
     tern_metadata **slot =
-        call->headers_frame_seen ? &call->trailers : &call->in_md;
+        a->headers_frame_seen ? &call->trailers : &call->in_md;
     if (!*slot)
       (void)tern_metadata_new(slot);
     md = *slot;
@@ -238,10 +239,10 @@ static int client_header(struct tern_call *call, const uint8_t *name,
   return 0;
 }
 
-int tern__call_header_in(struct tern_call *call, const uint8_t *name,
+int tern__call_header_in(tern__attempt *a, const uint8_t *name,
                          size_t namelen, const uint8_t *value,
                          size_t valuelen) {
-  if (call->is_client)
-    return client_header(call, name, namelen, value, valuelen);
-  return server_header(call, name, namelen, value, valuelen);
+  if (a->call->is_client)
+    return client_header(a, name, namelen, value, valuelen);
+  return server_header(a->call, name, namelen, value, valuelen);
 }

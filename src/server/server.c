@@ -457,7 +457,7 @@ static tern__stream *on_new_stream(tern__conn *conn) {
     tern__call_set_send_alg(&sc->c, s->opts.default_compression);
   __atomic_fetch_add(&s->n_calls, 1, __ATOMIC_RELAXED);
   /* The call's one reference is its stream's, until it closes. */
-  return &sc->c.stream;
+  return tern__call_stream(&sc->c);
 }
 
 static void on_conn_closed(tern__conn *conn) {

@@ -85,12 +85,12 @@ static const tern__call_hooks hooks = {NULL, NULL, NULL, NULL, destroy_noop,
  * the stream upcalls. */
 static inline void call_feed_data(struct tern_call *c, const uint8_t *d,
                                   size_t n) {
-  c->stream.ops->on_data(&c->stream, d, n);
+  c->a0.stream.ops->on_data(&c->a0.stream, d, n);
 }
 static inline int call_feed_header(struct tern_call *c, const uint8_t *name,
                                    size_t nlen, const uint8_t *value,
                                    size_t vlen) {
-  return c->stream.ops->on_header(&c->stream, name, nlen, value, vlen);
+  return c->a0.stream.ops->on_header(&c->a0.stream, name, nlen, value, vlen);
 }
 
 #endif /* TERN_TEST_RAW_CODEC_H */

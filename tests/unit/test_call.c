@@ -143,20 +143,20 @@ static void feed_block(struct tern_call *c, const char *lines,
     CHECK(nl && sep && sep < nl);
     if (!nl || !sep)
       return;
-    CHECK_EQ_INT(c->stream.ops->on_header(
-                     &c->stream, (const uint8_t *)p, (size_t)(sep - p),
+    CHECK_EQ_INT(c->a0.stream.ops->on_header(
+                     &c->a0.stream, (const uint8_t *)p, (size_t)(sep - p),
                      (const uint8_t *)sep + 2, (size_t)(nl - sep - 2)),
                  0);
     p = nl + 1;
   }
-  c->stream.ops->on_headers_end(&c->stream, flags);
+  c->a0.stream.ops->on_headers_end(&c->a0.stream, flags);
 }
 
 static void feed_bytes(struct tern_call *c, const uint8_t *d, size_t n,
                        size_t step) {
   size_t off;
   for (off = 0; off < n; off += step)
-    CHECK_EQ_INT(c->stream.ops->on_data(&c->stream, d + off,
+    CHECK_EQ_INT(c->a0.stream.ops->on_data(&c->a0.stream, d + off,
                                         off + step > n ? n - off : step),
                  0);
 }
@@ -169,13 +169,13 @@ static size_t pull_all(struct tern_call *c, tern__buf *out, size_t max,
   *flags = 0;
   for (;;) {
     unsigned f = 0;
-    ssize_t n = c->stream.ops->out_ready(&c->stream, max, &f);
+    ssize_t n = c->a0.stream.ops->out_ready(&c->a0.stream, max, &f);
     if (n == TERN__OUT_DEFER)
       break;
     CHECK(n >= 0 && (size_t)n <= max);
     if (n < 0)
       break;
-    CHECK_EQ_INT(c->stream.ops->out_take(&c->stream, out, (size_t)n),
+    CHECK_EQ_INT(c->a0.stream.ops->out_take(&c->a0.stream, out, (size_t)n),
                  TERN_OK);
     total += (size_t)n;
     *flags = f;
@@ -188,7 +188,7 @@ static size_t pull_all(struct tern_call *c, tern__buf *out, size_t max,
 static const char *trailers_of(struct tern_call *c, rec *r) {
   tern__hdrs l;
   tern__hdrs_init(&l);
-  c->stream.ops->out_trailers(&c->stream, &l);
+  c->a0.stream.ops->out_trailers(&c->a0.stream, &l);
   print_list(r, l.v, l.n);
   tern__hdrs_free(&l);
   return r->hdrs;
@@ -211,7 +211,7 @@ static void server_call(struct tern_call *c, rec *r) {
   rec_init(r, 0);
   CHECK_EQ_INT(tern__call_init(c, 0, &raw_method, &server_hooks, g_loop, -1),
                TERN_OK);
-  tern__conn_attach(&r->base, &c->stream, 1);
+  tern__conn_attach(&r->base, &c->a0.stream, 1);
   tern__call_ref(c); /* the test's own */
 }
 
@@ -251,7 +251,7 @@ static void test_server_parses_request_headers_and_body_split_anywhere(void) {
     }
     CHECK_EQ_INT(g_headers, 1);
     feed_bytes(&c, body, sizeof(body) - 1, step);
-    c.stream.ops->on_end(&c.stream);
+    c.a0.stream.ops->on_end(&c.a0.stream);
     SAY("body in chunks of %zu: two messages (told per chunk that completes "
         "any) and a half-close",
         step);
@@ -267,8 +267,8 @@ static void test_server_parses_request_headers_and_body_split_anywhere(void) {
     CHECK_EQ_INT(tern__call_take_in(&c, &m, 0), 0);
     SAY("the window of every byte read is handed back");
     CHECK_EQ_INT(r.consumed, sizeof(body) - 1);
-    c.stream.ops->on_closed(&c.stream, TERN__RST_NO_ERROR, NULL);
-    tern__conn_detach(&r.base, &c.stream);
+    c.a0.stream.ops->on_closed(&c.a0.stream, TERN__RST_NO_ERROR, NULL);
+    tern__conn_detach(&r.base, &c.a0.stream);
     tern__call_cleanup(&c);
   }
 }
@@ -302,7 +302,7 @@ static void test_server_unary_response_headers_message_trailers(void) {
   CHECK_EQ_INT(flags, TERN__OUT_EOF | TERN__OUT_TRAILERS);
   CHECK_EQ_STR(trailers_of(&c, &r), "grpc-status: 0\nx-t: 2\n");
   tern__buf_free(&out);
-  c.stream.ops->on_closed(&c.stream, TERN__RST_NO_ERROR, NULL);
+  c.a0.stream.ops->on_closed(&c.a0.stream, TERN__RST_NO_ERROR, NULL);
   tern__call_cleanup(&c);
 }
 
@@ -321,7 +321,7 @@ static void test_server_status_alone_is_trailers_only(void) {
   CHECK_EQ_STR(r.hdrs, ":status: 200\ncontent-type: application/grpc\n"
                        "grpc-accept-encoding: identity,deflate,gzip\n"
                        "grpc-status: 5\ngrpc-message: no 100%25\n");
-  c.stream.ops->on_closed(&c.stream, TERN__RST_NO_ERROR, NULL);
+  c.a0.stream.ops->on_closed(&c.a0.stream, TERN__RST_NO_ERROR, NULL);
   tern__call_cleanup(&c);
 }
 
@@ -332,14 +332,14 @@ static void test_server_bad_requests_and_header_limit(void) {
   server_call(&c, &r);
   SAY("a header block past the limit fails the call RESOURCE_EXHAUSTED, "
       "trailers-only, without dispatching it");
-  c.stream.ops->on_headers_end(&c.stream, TERN__HEADERS_TOO_BIG);
+  c.a0.stream.ops->on_headers_end(&c.a0.stream, TERN__HEADERS_TOO_BIG);
   run_loop(5);
   CHECK_EQ_INT(g_headers, 0);
   CHECK_EQ_INT(r.responds, 1);
   CHECK_EQ_INT(r.hdr_flags, TERN__SUBMIT_END_STREAM);
   CHECK(strstr(r.hdrs, "grpc-status: 8\n") != NULL);
   CHECK(strstr(r.hdrs, "grpc-message: header list larger than the limit\n"));
-  c.stream.ops->on_closed(&c.stream, TERN__RST_NO_ERROR, NULL);
+  c.a0.stream.ops->on_closed(&c.a0.stream, TERN__RST_NO_ERROR, NULL);
   tern__call_cleanup(&c);
 
   reset_counts();
@@ -352,7 +352,7 @@ static void test_server_bad_requests_and_header_limit(void) {
   tern__call_http_error(&c, "405");
   CHECK_EQ_STR(r.hdrs, ":status: 405\n");
   CHECK_EQ_INT(r.hdr_flags, TERN__SUBMIT_END_STREAM);
-  c.stream.ops->on_closed(&c.stream, TERN__RST_NO_ERROR, NULL);
+  c.a0.stream.ops->on_closed(&c.a0.stream, TERN__RST_NO_ERROR, NULL);
   tern__call_cleanup(&c);
 
   reset_counts();
@@ -367,7 +367,7 @@ static void test_server_bad_requests_and_header_limit(void) {
   CHECK_EQ_INT(c.out_head == NULL, 1);
   CHECK_EQ_INT(r.hdr_flags, TERN__SUBMIT_END_STREAM);
   CHECK(strstr(r.hdrs, "grpc-status: 13\n") != NULL);
-  c.stream.ops->on_closed(&c.stream, TERN__RST_NO_ERROR, NULL);
+  c.a0.stream.ops->on_closed(&c.a0.stream, TERN__RST_NO_ERROR, NULL);
   tern__call_cleanup(&c);
 }
 
@@ -379,8 +379,8 @@ static void test_server_cancelled_by_the_client(void) {
   server_call(&c, &r);
   feed_block(&c, request_block, 0);
   SAY("a reset from the client closes the stream: the owner hears the code");
-  tern__conn_detach(&r.base, &c.stream);
-  c.stream.ops->on_closed(&c.stream, TERN__RST_CANCEL, NULL);
+  tern__conn_detach(&r.base, &c.a0.stream);
+  c.a0.stream.ops->on_closed(&c.a0.stream, TERN__RST_CANCEL, NULL);
   CHECK_EQ_INT(g_closed, 1);
   CHECK_EQ_INT(g_closed_error, TERN__RST_CANCEL);
   SAY("the handler's reads and writes then fail TERN_ECLOSED");
@@ -410,7 +410,7 @@ static void test_server_deadline_fails_the_call(void) {
   CHECK_EQ_INT(r.responds, 1);
   CHECK(strstr(r.hdrs, "grpc-status: 4\ngrpc-message: deadline exceeded\n"));
   CHECK_EQ_INT(c.aborted, 1);
-  c.stream.ops->on_closed(&c.stream, TERN__RST_NO_ERROR, NULL);
+  c.a0.stream.ops->on_closed(&c.a0.stream, TERN__RST_NO_ERROR, NULL);
   tern__call_cleanup(&c);
 }
 
@@ -484,8 +484,8 @@ static void test_client_request_headers_and_body(void) {
                TERN_ESTATE);
   tern__buf_free(&out);
   tern_metadata_free(md);
-  tern__conn_detach(&r.base, &c.stream);
-  c.stream.ops->on_closed(&c.stream, TERN__RST_NO_ERROR, NULL);
+  tern__conn_detach(&r.base, &c.a0.stream);
+  c.a0.stream.ops->on_closed(&c.a0.stream, TERN__RST_NO_ERROR, NULL);
   tern__call_cleanup(&c);
 }
 
@@ -518,8 +518,8 @@ static void test_client_response_split_anywhere(void) {
     tern__call_msg_free(&c, m);
     SAY("once the response headers are in, the call cannot be replayed");
     CHECK_EQ_INT(tern__call_rewind(&c), -1);
-    tern__conn_detach(&r.base, &c.stream);
-    c.stream.ops->on_closed(&c.stream, TERN__RST_NO_ERROR, NULL);
+    tern__conn_detach(&r.base, &c.a0.stream);
+    c.a0.stream.ops->on_closed(&c.a0.stream, TERN__RST_NO_ERROR, NULL);
     tern__call_cleanup(&c);
   }
 }
@@ -541,8 +541,8 @@ static void test_client_trailers_only_response(void) {
   CHECK(c.in_md == NULL);
   CHECK_EQ_STR(tern_metadata_get(c.trailers, "x-why", NULL), "policy");
   CHECK_EQ_INT(g_half_closes, 1);
-  tern__conn_detach(&r.base, &c.stream);
-  c.stream.ops->on_closed(&c.stream, TERN__RST_NO_ERROR, NULL);
+  tern__conn_detach(&r.base, &c.a0.stream);
+  c.a0.stream.ops->on_closed(&c.a0.stream, TERN__RST_NO_ERROR, NULL);
   tern__call_cleanup(&c);
 }
 
@@ -560,8 +560,8 @@ static void test_client_cancel_and_deadline_reset_the_stream(void) {
   run_loop(5);
   CHECK_EQ_INT(r.resets, 1);
   CHECK_EQ_INT(r.reset_code, TERN__RST_CANCEL);
-  tern__conn_detach(&r.base, &c.stream);
-  c.stream.ops->on_closed(&c.stream, TERN__RST_CANCEL, NULL);
+  tern__conn_detach(&r.base, &c.a0.stream);
+  c.a0.stream.ops->on_closed(&c.a0.stream, TERN__RST_CANCEL, NULL);
   tern__call_cleanup(&c);
 
   reset_counts();
@@ -573,8 +573,8 @@ static void test_client_cancel_and_deadline_reset_the_stream(void) {
   CHECK_EQ_INT(g_deadlines, 1);
   CHECK_EQ_INT(r.resets, 1);
   CHECK_EQ_INT(r.reset_code, TERN__RST_CANCEL);
-  tern__conn_detach(&r.base, &c.stream);
-  c.stream.ops->on_closed(&c.stream, TERN__RST_CANCEL, NULL);
+  tern__conn_detach(&r.base, &c.a0.stream);
+  c.a0.stream.ops->on_closed(&c.a0.stream, TERN__RST_CANCEL, NULL);
   tern__call_stop_deadline(&c);
   tern__call_cleanup(&c);
 }
@@ -592,8 +592,8 @@ static void test_client_refused_stream_rewinds_for_a_replay(void) {
   tern__call_close_send(&c);
   CHECK_EQ_INT(pull_all(&c, &out, 1024, &flags), 8);
   CHECK_EQ_INT(flags, TERN__OUT_EOF);
-  tern__conn_detach(&r.base, &c.stream);
-  c.stream.ops->on_closed(&c.stream, TERN__RST_REFUSED_STREAM, NULL);
+  tern__conn_detach(&r.base, &c.a0.stream);
+  c.a0.stream.ops->on_closed(&c.a0.stream, TERN__RST_REFUSED_STREAM, NULL);
   SAY("a refused stream: the sent message comes back for a new stream");
   CHECK_EQ_INT(g_closed_error, TERN__RST_REFUSED_STREAM);
   CHECK_EQ_INT(tern__call_rewind(&c), 0);
@@ -603,8 +603,8 @@ static void test_client_refused_stream_rewinds_for_a_replay(void) {
   CHECK_EQ_INT(flags, TERN__OUT_EOF);
   CHECK_EQ_MEM(out.data, out.len, "\x00\x00\x00\x00\x03one", 8);
   tern__buf_free(&out);
-  tern__conn_detach(&r.base, &c.stream);
-  c.stream.ops->on_closed(&c.stream, TERN__RST_NO_ERROR, NULL);
+  tern__conn_detach(&r.base, &c.a0.stream);
+  c.a0.stream.ops->on_closed(&c.a0.stream, TERN__RST_NO_ERROR, NULL);
   tern__call_cleanup(&c);
 }
 

@@ -74,7 +74,7 @@ static void test_parser_rejects_message_over_limit(void) {
   SAY("a client call fails RESOURCE_EXHAUSTED and buffers nothing");
   CHECK_EQ_INT(c.done, 1);
   CHECK_EQ_INT(c.code, TERN_STATUS_RESOURCE_EXHAUSTED);
-  CHECK(c.partial == NULL);
+  CHECK(c.a0.partial == NULL);
   CHECK_EQ_INT(c.in_count, 0);
   tern__call_cleanup(&c);
 }

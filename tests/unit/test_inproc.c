@@ -69,7 +69,7 @@ static tern__stream *on_new_stream(tern__conn *conn) {
   tern__call_init(&sc->c, 0, NULL, &srv_hooks, g_loop, -1);
   tern__call_set_method(&sc->c, &raw_method);
   g_srv_calls++;
-  return &sc->c.stream;
+  return tern__call_stream(&sc->c);
 }
 
 static int g_conns_closed, g_goaways;
