@@ -1,6 +1,6 @@
 /* Byte filters under a connection's protocol, stacked as curl stacks its
  * connection filters: socket at the bottom, then TLS when there is one.
- * The protocol (h2.c) talks to the top filter only, so it has no TLS
+ * The protocol (h2_io.c) talks to the top filter only, so it has no TLS
  * branches. Private to the transport. */
 #ifndef TERN_TRANSPORT_FILTER_H
 #define TERN_TRANSPORT_FILTER_H

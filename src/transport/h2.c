@@ -1,22 +1,11 @@
-/* HTTP/2 over a filter stack (socket, then TLS when there is one).
- * nghttp2 does the protocol; this file moves bytes (many reads in, one
- * batched write out per loop turn) and turns nghttp2's callbacks into the
- * stream upcalls of transport_int.h. The only file that knows nghttp2. */
-#include <errno.h>
-#include <stdio.h>
+/* HTTP/2 over a filter stack (socket, then TLS when there is one): the
+ * nghttp2 session. nghttp2 does the protocol; this file turns its
+ * callbacks into the stream upcalls of transport_int.h and the stream
+ * downcalls into nghttp2 submissions. The bytes are h2_io.c's. */
 #include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
-#include <nghttp2/nghttp2.h>
-
-#include "transport/filter.h"
-
-#define READ_CHUNK (64 * 1024)
-#define READS_PER_TURN 8
-#define WRITE_BATCH (256 * 1024)
-#define CONN_WINDOW (16 * 1024 * 1024)
+#include "transport/h2_int.h"
 
 /* tern__hdr is laid out as nghttp2_nv, so header lists go to nghttp2
  * without a copy. */
@@ -33,33 +22,6 @@ typedef char hdr_is_nv[(sizeof(tern__hdr) == sizeof(nghttp2_nv) &&
                            : -1];
 #define NV(h) ((const nghttp2_nv *)(const void *)(h))
 
-typedef struct h2_conn {
-  tern__conn base; /* first */
-  tern__filter *filter; /* the top of the stack */
-  tern__io io;
-  nghttp2_session *session;
-  tern__buf out; /* bytes produced by nghttp2, not yet written */
-  size_t out_off;
-  tern__task flush_task;
-  tern__task free_task;
-  int handshaking;        /* the filters' handshake is not done */
-  int32_t goaway_last_id; /* the peer's GOAWAY: last stream it processed */
-  uint32_t max_header_list;
-  int64_t idle_ms, age_grace_ms;
-  int got_settings; /* the peer's first SETTINGS arrived */
-  uint32_t reset_burst, reset_rate; /* our own stream resets: bucket */
-  double reset_tokens;
-  int64_t reset_last_ns;
-  tern__timer handshake_timer, idle_timer, age_timer;
-} h2_conn;
-
-static h2_conn *H2(tern__conn *c) { return (h2_conn *)c; }
-
-static void schedule_flush(h2_conn *conn) {
-  if (!conn->base.closed)
-    tern__loop_defer(conn->base.loop, &conn->flush_task);
-}
-
 static tern__stream *stream_of(nghttp2_session *s, int32_t id) {
   return nghttp2_session_get_stream_user_data(s, id);
 }
@@ -67,15 +29,6 @@ static tern__stream *stream_of(nghttp2_session *s, int32_t id) {
 static void attach(h2_conn *conn, tern__stream *s, int32_t id) {
   tern__conn_attach(&conn->base, s, id);
   tern__timer_stop(conn->base.loop, &conn->idle_timer);
-}
-
-static void detach(h2_conn *conn, tern__stream *s) {
-  if (!conn->base.closed && s->id > 0)
-    nghttp2_session_set_stream_user_data(conn->session, s->id, NULL);
-  tern__conn_detach(&conn->base, s);
-  if (!conn->base.closed && conn->base.n_streams == 0 && conn->idle_ms > 0)
-    tern__timer_start(conn->base.loop, &conn->idle_timer,
-                      tern__now_ns() + conn->idle_ms * 1000000);
 }
 
 /* ---- the data provider ------------------------------------------------- */
@@ -225,7 +178,7 @@ static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame,
     if (conn->base.is_client) {
       /* No new streams here; close once the last one ends. */
       conn->base.draining = 1;
-      schedule_flush(conn);
+      tern__h2_schedule_flush(conn);
     }
     if (conn->base.ops->on_goaway)
       conn->base.ops->on_goaway(&conn->base);
@@ -255,7 +208,7 @@ static int on_stream_close(nghttp2_session *session, int32_t id,
   tern__stream *s = stream_of(session, id);
   if (!s)
     return 0;
-  detach(conn, s);
+  tern__h2_detach(conn, s);
   s->ops->on_closed(s, error, NULL);
   return 0;
 }
@@ -300,7 +253,7 @@ static int on_frame_send(nghttp2_session *session, const nghttp2_frame *frame,
 
 static int32_t h2_open_stream(tern__conn *c, tern__stream *s,
                               const tern__hdr *h, size_t n) {
-  h2_conn *conn = H2(c);
+  h2_conn *conn = tern__h2_of(c);
   nghttp2_data_provider dp;
   int32_t id;
   dp.source.ptr = s;
@@ -308,314 +261,69 @@ static int32_t h2_open_stream(tern__conn *c, tern__stream *s,
   id = nghttp2_submit_request(conn->session, NULL, NV(h), n, &dp, s);
   if (id > 0) {
     attach(conn, s, id);
-    schedule_flush(conn);
+    tern__h2_schedule_flush(conn);
   }
   return id;
 }
 
 static int h2_respond(tern__stream *s, const tern__hdr *h, size_t n,
                       unsigned flags) {
-  h2_conn *conn = H2(s->conn);
+  h2_conn *conn = tern__h2_of(s->conn);
   nghttp2_data_provider dp;
   int rv;
   dp.source.ptr = s;
   dp.read_callback = data_read;
   rv = nghttp2_submit_response(conn->session, s->id, NV(h), n,
                                (flags & TERN__SUBMIT_END_STREAM) ? NULL : &dp);
-  schedule_flush(conn);
+  tern__h2_schedule_flush(conn);
   return rv == 0 ? TERN_OK : TERN_ENOMEM;
 }
 
 /* Also a plain "write what is ready": the flush asks for it. */
 static void h2_resume(tern__stream *s) {
-  h2_conn *conn = H2(s->conn);
+  h2_conn *conn = tern__h2_of(s->conn);
   if (s->deferred) {
     s->deferred = 0;
     nghttp2_session_resume_data(conn->session, s->id);
   }
-  schedule_flush(conn);
+  tern__h2_schedule_flush(conn);
 }
 
 static void h2_consume(tern__stream *s, size_t n) {
-  h2_conn *conn = H2(s->conn);
+  h2_conn *conn = tern__h2_of(s->conn);
   nghttp2_session_consume_stream(conn->session, s->id, n);
-  schedule_flush(conn);
+  tern__h2_schedule_flush(conn);
 }
 
 static void h2_reset(tern__stream *s, uint32_t error) {
-  h2_conn *conn = H2(s->conn);
+  h2_conn *conn = tern__h2_of(s->conn);
   nghttp2_submit_rst_stream(conn->session, NGHTTP2_FLAG_NONE, s->id, error);
-  schedule_flush(conn);
+  tern__h2_schedule_flush(conn);
 }
 
 /* Both sides ended: the peer's end was delivered and ours went to
  * nghttp2 (it closes the stream once the frame is out). */
 static int h2_ended(const tern__stream *s) {
-  return s->in_ended && nghttp2_session_get_stream_local_close(
-                            H2(s->conn)->session, s->id) == 1;
-}
-
-/* ---- I/O ------------------------------------------------------------------ */
-
-static void conn_free_task(tern__task *t) {
-  h2_conn *conn = t->data;
-  tern__filter_free(conn->filter);
-  nghttp2_session_del(conn->session);
-  tern__buf_free(&conn->out);
-  tern__conn_base_cleanup(&conn->base);
-  free(conn);
-}
-
-static void h2_close(tern__conn *c) {
-  h2_conn *conn = H2(c);
-  tern__queue *q;
-  conn->base.closed = 1;
-  tern__timer_stop(c->loop, &conn->handshake_timer);
-  tern__timer_stop(c->loop, &conn->idle_timer);
-  tern__timer_stop(c->loop, &conn->age_timer);
-  tern__io_stop(c->loop, &conn->io);
-  tern__filter_close_socket(conn->filter);
-  while ((q = tern__queue_head(&c->streams)) != NULL) {
-    tern__stream *s = tern__queue_data(q, tern__stream, node);
-    /* Past the peer's GOAWAY last stream id a stream was never processed:
-     * say so (REFUSED_STREAM), so the client may replay it elsewhere. */
-    uint32_t why = c->goaway_rcvd && c->is_client &&
-                           s->id > conn->goaway_last_id
-                       ? TERN__RST_REFUSED_STREAM
-                       : TERN__CONN_LOST;
-    detach(conn, s);
-    s->ops->on_closed(s, why, c->error[0] ? c->error : NULL);
-  }
-  if (c->ops->on_closed)
-    c->ops->on_closed(c);
-  /* Freed at the end of the turn: callers up the stack may still hold the
-   * pointer (inside mem_recv, or an epoll batch). */
-  tern__loop_defer(c->loop, &conn->free_task);
-}
-
-static int write_out(h2_conn *conn) {
-  while (conn->out_off < conn->out.len) {
-    ssize_t n = conn->filter->vt->send(conn->filter,
-                                       conn->out.data + conn->out_off,
-                                       conn->out.len - conn->out_off);
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK)
-        return 1;
-      return -1;
-    }
-    conn->out_off += (size_t)n;
-  }
-  conn->out.len = 0;
-  conn->out_off = 0;
-  return 0;
-}
-
-/* A peer that does not read while making us answer (RST_STREAMs for
- * malformed requests, PING and SETTINGS acks: CVE-2019-9512/9514) would
- * grow nghttp2's outbound queue without bound: while our writes are
- * blocked and that queue is long, stop reading from it. */
-#define OUTBOUND_QUEUE_STUCK 256
-static int output_stuck(h2_conn *conn) {
-  return conn->out_off < conn->out.len &&
-         nghttp2_session_get_outbound_queue_size(conn->session) >
-             OUTBOUND_QUEUE_STUCK;
-}
-
-/* Drives the filters' handshake. 1 when done, 0 while in progress, -1
- * after closing the connection. */
-static int handshake(h2_conn *conn) {
-  unsigned want = TERN__IO_READ;
-  int r = conn->filter->vt->handshake(conn->filter, &want, conn->base.error,
-                                      sizeof(conn->base.error));
-  if (r > 0) {
-    conn->handshaking = 0;
-    conn->base.peer_identity = conn->filter->vt->peer_identity(conn->filter);
-    if (conn->base.ops->on_ready)
-      conn->base.ops->on_ready(&conn->base);
-    return conn->base.closed ? -1 : 1;
-  }
-  if (r == 0) {
-    if (tern__io_set(conn->base.loop, &conn->io, want) != TERN_OK)
-      tern__conn_close(&conn->base);
-    return conn->base.closed ? -1 : 0;
-  }
-  TERN__DEBUG("%s", conn->base.error);
-  tern__conn_close(&conn->base);
-  return -1;
-}
-
-/* Client: our write failed, typically a reset from a server that closed
- * with our last frames unread. What it sent before (its GOAWAY, the last
- * responses) is still in our receive buffer: hand it to nghttp2 before
- * closing, so finished calls complete and streams past the GOAWAY count as
- * refused, not lost. At most a connection window's worth. */
-static void read_rest(h2_conn *conn) {
-  uint8_t buf[READ_CHUNK];
-  size_t total = 0;
-  while (!conn->base.closed && total < CONN_WINDOW) {
-    ssize_t n = conn->filter->vt->recv(conn->filter, buf, sizeof(buf),
-                                       conn->base.error,
-                                       sizeof(conn->base.error));
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0 || nghttp2_session_mem_recv(conn->session, buf, (size_t)n) < 0)
-      return;
-    total += (size_t)n;
-  }
-}
-
-/* Drains nghttp2 into one buffer and writes it: one send() per batch. */
-static void conn_flush(tern__task *t) {
-  h2_conn *conn = t->data;
-  unsigned interest;
-  if (conn->base.closed)
-    return;
-  if (conn->handshaking && handshake(conn) <= 0)
-    return;
-  for (;;) {
-    int r = write_out(conn);
-    if (r < 0) {
-      if (conn->base.is_client)
-        read_rest(conn);
-      tern__conn_close(&conn->base);
-      return;
-    }
-    if (r > 0)
-      break; /* socket full: wait for EPOLLOUT */
-    while (conn->out.len < WRITE_BATCH) {
-      const uint8_t *data;
-      ssize_t n = nghttp2_session_mem_send(conn->session, &data);
-      if (n < 0) {
-        tern__conn_close(&conn->base);
-        return;
-      }
-      if (n == 0)
-        break;
-      if (tern__buf_append(&conn->out, data, (size_t)n) != TERN_OK) {
-        tern__conn_close(&conn->base);
-        return;
-      }
-    }
-    if (conn->out.len == 0)
-      break;
-  }
-  if (conn->base.closed)
-    return;
-  if (conn->out_off < conn->out.len) {
-    interest = output_stuck(conn) ? TERN__IO_WRITE
-                                  : TERN__IO_READ | TERN__IO_WRITE;
-  } else if (!nghttp2_session_want_read(conn->session) &&
-             !nghttp2_session_want_write(conn->session)) {
-    tern__conn_close(&conn->base); /* GOAWAY exchanged and nothing left */
-    return;
-  } else if (conn->base.draining && conn->base.n_streams == 0) {
-    tern__conn_close(&conn->base);
-    return;
-  } else {
-    interest = TERN__IO_READ;
-  }
-  if (tern__io_set(conn->base.loop, &conn->io, interest) != TERN_OK)
-    tern__conn_close(&conn->base);
-}
-
-static void conn_io(tern__io *io, unsigned events) {
-  h2_conn *conn = io->data;
-  uint8_t buf[READ_CHUNK];
-  int i;
-  if (conn->base.closed)
-    return;
-  if (conn->handshaking) {
-    if (handshake(conn) <= 0)
-      return;
-    events |= TERN__IO_READ; /* data may have come with the last flight */
-  }
-  if ((events & TERN__IO_READ) && output_stuck(conn))
-    events &= ~TERN__IO_READ; /* read again once the peer reads ours */
-  if (events & TERN__IO_READ) {
-    for (i = 0; i < READS_PER_TURN && !conn->base.closed; i++) {
-      ssize_t n = conn->filter->vt->recv(conn->filter, buf, sizeof(buf),
-                                         conn->base.error,
-                                         sizeof(conn->base.error));
-      ssize_t used;
-      if (n < 0) {
-        if (errno == EINTR)
-          continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
-          break;
-        tern__conn_close(&conn->base);
-        return;
-      }
-      if (n == 0) {
-        tern__conn_close(&conn->base);
-        return;
-      }
-      used = nghttp2_session_mem_recv(conn->session, buf, (size_t)n);
-      if (conn->base.closed)
-        return;
-      if (used < 0) {
-        /* nghttp2 queued a GOAWAY for protocol errors; for its flood
-         * limits it did not: say ENHANCE_YOUR_CALM. Send, then close. */
-        TERN__DEBUG("nghttp2: %s", nghttp2_strerror((int)used));
-        if (used == NGHTTP2_ERR_FLOODED ||
-            used == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS)
-          nghttp2_session_terminate_session(conn->session,
-                                            NGHTTP2_ENHANCE_YOUR_CALM);
-        conn_flush(&conn->flush_task);
-        tern__conn_close(&conn->base);
-        return;
-      }
-      if ((size_t)n < sizeof(buf) && !conn->filter->vt->pending(conn->filter))
-        break;
-    }
-  }
-  schedule_flush(conn);
-}
-
-static void handshake_timeout(tern__timer *t) {
-  h2_conn *conn = t->data;
-  snprintf(conn->base.error, sizeof(conn->base.error),
-           "handshake timed out");
-  tern__conn_close(&conn->base);
+  return s->in_ended &&
+         nghttp2_session_get_stream_local_close(tern__h2_of(s->conn)->session,
+                                                s->id) == 1;
 }
 
 static void h2_shutdown(tern__conn *c) {
-  h2_conn *conn = H2(c);
+  h2_conn *conn = tern__h2_of(c);
   if (c->draining)
     return;
   c->draining = 1;
   nghttp2_submit_goaway(conn->session, NGHTTP2_FLAG_NONE,
                         nghttp2_session_get_last_proc_stream_id(conn->session),
                         NGHTTP2_NO_ERROR, NULL, 0);
-  schedule_flush(conn);
+  tern__h2_schedule_flush(conn);
 }
 
-static void idle_timeout(tern__timer *t) {
-  h2_conn *conn = t->data;
-  if (conn->base.n_streams == 0)
-    tern__conn_shutdown(&conn->base); /* GOAWAY; closes at once: no streams */
-}
-
-static void age_grace_over(tern__timer *t) {
-  h2_conn *conn = t->data;
-  snprintf(conn->base.error, sizeof(conn->base.error), "max connection age");
-  tern__conn_close(&conn->base);
-}
-
-static void age_reached(tern__timer *t) {
-  h2_conn *conn = t->data;
-  tern__conn_shutdown(&conn->base);
-  if (!conn->base.closed && conn->age_grace_ms > 0) {
-    conn->age_timer.cb = age_grace_over;
-    tern__timer_start(conn->base.loop, &conn->age_timer,
-                      tern__now_ns() + conn->age_grace_ms * 1000000);
-  }
-}
-
+/* close stops the connection's I/O: it is h2_io.c's. */
 static const tern__conn_vt h2_vt = {h2_open_stream, h2_respond, h2_resume,
                                     h2_consume,     h2_reset,   h2_ended,
-                                    h2_shutdown,    h2_close};
+                                    h2_shutdown,    tern__h2_close};
 
 /* The nghttp2 session, its callbacks and options. TERN_ENOMEM. */
 static int session_new(h2_conn *conn, const tern__h2_config *cfg) {
@@ -688,7 +396,7 @@ static int submit_settings(h2_conn *conn, const tern__h2_config *cfg) {
   if (nghttp2_submit_settings(conn->session, NGHTTP2_FLAG_NONE, iv, niv) !=
           0 ||
       nghttp2_session_set_local_window_size(conn->session, NGHTTP2_FLAG_NONE,
-                                            0, CONN_WINDOW) != 0)
+                                            0, TERN__H2_CONN_WINDOW) != 0)
     return TERN_ENOMEM;
   return TERN_OK;
 }
@@ -718,12 +426,7 @@ int tern__h2_conn_new(tern__conn **conn_out, tern__loop *loop, int fd,
   tern__conn_base_init(&conn->base, &h2_vt, loop, is_client, ops, owner);
   conn->filter = filter;
   conn->handshaking = cfg->tls != NULL;
-  tern__io_init(&conn->io, fd, conn_io, conn);
-  tern__task_init(&conn->flush_task, conn_flush, conn);
-  tern__task_init(&conn->free_task, conn_free_task, conn);
-  tern__timer_init(&conn->handshake_timer, handshake_timeout, conn);
-  tern__timer_init(&conn->idle_timer, idle_timeout, conn);
-  tern__timer_init(&conn->age_timer, age_reached, conn);
+  tern__h2_io_init(conn, fd);
   conn->max_header_list = cfg->max_header_list;
   conn->reset_burst = cfg->reset_burst;
   conn->reset_rate = cfg->reset_rate;
@@ -738,26 +441,11 @@ int tern__h2_conn_new(tern__conn **conn_out, tern__loop *loop, int fd,
   rv = submit_settings(conn, cfg);
   if (rv != TERN_OK)
     goto fail_session;
-  if (tern__io_set(loop, &conn->io, TERN__IO_READ) != TERN_OK) {
-    rv = TERN_ESYS; /* epoll_ctl failed */
+  rv = tern__h2_io_start(conn, cfg);
+  if (rv != TERN_OK)
     goto fail_session;
-  }
-  if (cfg->handshake_ms > 0)
-    tern__timer_start(loop, &conn->handshake_timer,
-                      tern__now_ns() + cfg->handshake_ms * 1000000);
-  if (cfg->idle_ms > 0)
-    tern__timer_start(loop, &conn->idle_timer,
-                      tern__now_ns() + cfg->idle_ms * 1000000);
-  if (cfg->age_ms > 0) {
-    /* +-10% so that connections made together do not all go together */
-    int64_t age = cfg->age_ms * 1000000;
-    int64_t span = age / 5;
-    if (span > 0)
-      age += (int64_t)((uint64_t)tern__now_ns() % (uint64_t)span) - span / 2;
-    tern__timer_start(loop, &conn->age_timer, tern__now_ns() + age);
-  }
   /* The client speaks first: with TLS the flush starts the handshake. */
-  schedule_flush(conn);
+  tern__h2_schedule_flush(conn);
   *conn_out = &conn->base;
   return TERN_OK;
 

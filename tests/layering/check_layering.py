@@ -17,9 +17,9 @@ printed as file:line: what, and the exit status is 1 when there is one
   - a file of src/<layer>/ includes headers of its own layer or of layers
     below it, never above it nor of a peer;
   - no include cycle between units, where a unit is a .c file together
-    with its same-named .h and its layer's <layer>_int.h (so a layer's
-    .c files including their own header is no cycle, but two layers or
-    two headers including each other are).
+    with its same-named .h, its private <name>_int.h, and its layer's
+    <layer>_int.h (so a layer's .c files including their own headers is
+    no cycle, but two layers or two headers including each other are).
 
 Only the standard library is used.
 """
@@ -96,18 +96,23 @@ def layer_of(rel):
 
 def unit_of(files, rel):
     """A unit name: a layer's <layer>_int.h stands for every .c and .h of
-    the folder that has one; else a .c and its same-named .h are one."""
+    the folder that has one; else a .c, its same-named .h and its
+    <name>_int.h are one."""
+    stem = os.path.splitext(rel)[0]
+    # A file's private header (transport/h2_int.h, shared by h2.c and
+    # h2_io.c) pairs with it as its same-named .h does.
+    if rel.endswith("_int.h") and stem[:-len("_int")] + ".c" in files:
+        stem = stem[:-len("_int")]
     layer = layer_of(rel)
     if layer is not None:
         layer_h = "%s/%s_int.h" % (layer, layer)
         if layer_h in files and os.path.dirname(rel) == layer:
-            stem = os.path.splitext(rel)[0]
             # A header of the folder that pairs with no .c and is not the
             # layer header is a unit of its own (queue.h, say).
             if rel.endswith(".c") or rel == layer_h or \
                     stem + ".c" in files:
                 return layer_h
-    return os.path.splitext(rel)[0]
+    return stem
 
 
 def strongly_connected(graph):
