@@ -23,9 +23,9 @@ struct tern_channel {
   tern__target target;
   char *authority;
   char *user_agent;
-  tern__tls_ctx *tls;         /* NULL: cleartext */
-  char *tls_host;             /* the name the server certificate must carry */
-  tern_metadata *credentials; /* call credentials for every call */
+  tern__tls_ctx *tls;          /* NULL: cleartext */
+  char *tls_host;              /* the name the server certificate must carry */
+  tern_metadata *credentials;  /* call credentials for every call */
   int64_t dns_min_interval_ms; /* 0: the resolver's default */
   tern__subchannel_args sc_args;
 
@@ -51,8 +51,8 @@ static void set_state(tern_channel *ch, tern_connectivity_state st) {
   pthread_mutex_unlock(&ch->mu);
 }
 
-const tern__channel_settings *tern__channel_settings_of(
-    const tern_channel *ch) {
+const tern__channel_settings *
+tern__channel_settings_of(const tern_channel *ch) {
   return &ch->set;
 }
 
@@ -119,16 +119,16 @@ static int ensure_resolver(tern_channel *ch) {
   return rv;
 }
 
-/* ---- picks ------------------------------------------------------------------ */
+/* ---- picks -------------------------------------------------------------- */
 
 static void exit_idle(tern_channel *ch) {
   if (ch->closing)
     return;
-  /* Made before the policy asks for a resolution, so that its failure
-   * reaches the policy first, not from inside its own request. */
-  if (!ch->resolver && ensure_resolver(ch) != TERN_OK) {
-    /* the policy has the reason: exit_idle fails at once with it */
-  }
+  /* Made before the policy asks for a resolution, so that a resolver
+   * that cannot start reaches the policy as a resolver error first (and
+   * exit_idle fails at once with it), not from inside its request. */
+  if (!ch->resolver)
+    (void)ensure_resolver(ch);
   ch->lb->vt->exit_idle(ch->lb);
 }
 
@@ -200,7 +200,7 @@ static void idle_task_run(tern__task *t) {
   }
 }
 
-/* ---- the helper the policy gets ---------------------------------------------- */
+/* ---- the helper the policy gets ----------------------------------------- */
 
 /* The helper is embedded in its channel. */
 #define CH(h) ((tern_channel *)((char *)(h)-offsetof(tern_channel, helper)))
@@ -222,8 +222,7 @@ static void h_subchannel_connect(tern__lb_helper *h, tern__subchannel *sc) {
   tern__subchannel_connect(sc);
 }
 
-static tern__conn *h_subchannel_conn(tern__lb_helper *h,
-                                     tern__subchannel *sc) {
+static tern__conn *h_subchannel_conn(tern__lb_helper *h, tern__subchannel *sc) {
   (void)h;
   return tern__subchannel_conn(sc);
 }
@@ -253,10 +252,10 @@ static void h_request_resolution(tern__lb_helper *h) {
 }
 
 static const tern__lb_helper_vt channel_helper_vt = {
-    h_subchannel_new, h_subchannel_connect, h_subchannel_conn,
-    h_subchannel_release, h_update_state, h_request_resolution};
+    h_subchannel_new,     h_subchannel_connect, h_subchannel_conn,
+    h_subchannel_release, h_update_state,       h_request_resolution};
 
-/* ---- users -------------------------------------------------------------------- */
+/* ---- users -------------------------------------------------------------- */
 
 void tern__channel_add_user(tern_channel *ch, tern__channel_user *u) {
   tern__queue_insert_head(&ch->users, &u->node);
@@ -267,7 +266,7 @@ void tern__channel_remove_user(tern_channel *ch, tern__channel_user *u) {
   tern__queue_remove(&u->node);
 }
 
-/* ---- public API ---------------------------------------------------------------- */
+/* ---- public API --------------------------------------------------------- */
 
 /* The settings from the options: strings, TLS, credentials. */
 static int channel_setup(tern_channel *ch, const tern_channel_options *o) {

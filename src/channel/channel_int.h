@@ -7,7 +7,7 @@
 
 #include "call/call_int.h"
 
-/* ---- picks ---------------------------------------------------------------- */
+/* ---- picks -------------------------------------------------------------- */
 
 typedef struct tern__pick tern__pick;
 
@@ -33,8 +33,9 @@ static inline void tern__pick_init(tern__pick *p, int wait_for_ready,
 enum {
   TERN__PICK_READY = 0,  /* *conn is set */
   TERN__PICK_QUEUED = 1, /* p->done runs later (never inside this), once */
-  TERN__PICK_FAILED = 2  /* *code and *why (borrowed until the loop turns
-                            again) say how the call ends */
+  TERN__PICK_FAILED = 2  /* *code and *why say how the call ends; why is
+                            borrowed: copy it before the channel runs
+                            again */
 };
 
 /* Loop thread: a connection for a call. On a READY channel this is a
@@ -45,7 +46,7 @@ int tern__channel_pick(tern_channel *ch, tern__pick *p, tern__conn **conn,
  * expired); done will not run. Harmless when p is not queued. */
 void tern__channel_cancel_pick(tern_channel *ch, tern__pick *p);
 
-/* ---- the channel's close ----------------------------------------------------- */
+/* ---- the channel's close ------------------------------------------------ */
 
 typedef struct tern__channel_user tern__channel_user;
 
@@ -62,14 +63,14 @@ struct tern__channel_user {
 void tern__channel_add_user(tern_channel *ch, tern__channel_user *u);
 void tern__channel_remove_user(tern_channel *ch, tern__channel_user *u);
 
-/* ---- settings ------------------------------------------------------------------ */
+/* ---- settings ----------------------------------------------------------- */
 
 /* Fixed when the channel is made; read from any thread. */
 typedef struct tern__channel_settings {
   tern__loop *loop;
-  const char *authority;  /* lives as long as the channel */
-  const char *user_agent; /* lives as long as the channel */
-  const char *scheme;     /* "https" with TLS, else "http" */
+  const char *authority;            /* lives as long as the channel */
+  const char *user_agent;           /* lives as long as the channel */
+  const char *scheme;               /* "https" with TLS, else "http" */
   const tern_metadata *credentials; /* for every call, NULL when none */
   int tls;
   int allow_insecure_credentials;
@@ -77,8 +78,7 @@ typedef struct tern__channel_settings {
   tern_compression default_compression;
 } tern__channel_settings;
 
-const tern__channel_settings *tern__channel_settings_of(
-    const tern_channel *ch);
+const tern__channel_settings *tern__channel_settings_of(const tern_channel *ch);
 
 /* Any thread: a call holds the channel's memory while it lives. */
 void tern__channel_ref(tern_channel *ch);

@@ -17,7 +17,7 @@ struct client_call {
   tern_metadata *credentials; /* per-call credentials */
   tern_metadata *headers_out, *trailers_out;
   int64_t deadline_ns; /* 0: none; armed when the call starts */
-  int md_delivered;  /* headers_out / trailers_out filled */
+  int md_delivered;    /* headers_out / trailers_out filled */
 
   /* loop thread only */
   int started;
@@ -40,7 +40,7 @@ TERN__CALL_OBJECT_FITS(client_call);
 
 #define MAX_REPLAYS 3
 
-/* ---- completion (loop thread) ---------------------------------------------- */
+/* ---- completion (loop thread) ------------------------------------------- */
 
 static void take_status_from_response(client_call *cc, tern_status_code *code,
                                       const char **msg) {
@@ -69,8 +69,7 @@ static void fill_md_out(client_call *cc) {
 }
 
 /* Ends a call: status (if not already set), callback. */
-static void complete(client_call *cc, tern_status_code code,
-                     const char *msg) {
+static void complete(client_call *cc, tern_status_code code, const char *msg) {
   struct tern_call *c = &cc->c;
   tern_unary_cb cb;
   if (cc->delivered)
@@ -123,7 +122,7 @@ static void complete(client_call *cc, tern_status_code code,
   tern__call_unref(c); /* the in-flight reference taken at start */
 }
 
-/* ---- attempts: a pick, then a stream (loop thread) --------------------------- */
+/* ---- attempts: a pick, then a stream (loop thread) -------------------- */
 
 /* Builds the request headers and opens the stream on the picked
  * connection. */
@@ -186,12 +185,11 @@ static void on_channel_close(tern__channel_user *u) {
            "channel closed");
 }
 
-/* ---- hooks ------------------------------------------------------------------- */
+/* ---- hooks -------------------------------------------------------------- */
 
 static void cc_on_deadline(struct tern_call *c) {
   tern__call_reset(c, TERN__RST_CANCEL);
-  complete(CC(c), TERN_STATUS_DEADLINE_EXCEEDED,
-                             "deadline exceeded");
+  complete(CC(c), TERN_STATUS_DEADLINE_EXCEEDED, "deadline exceeded");
 }
 
 static void cc_on_message(struct tern_call *c) {
@@ -252,9 +250,8 @@ static void cc_on_stream_closed(struct tern_call *c, uint32_t error,
     snprintf(why, sizeof(why), "stream reset: %s",
              tern__h2_error_name(error));
     complete(cc, code,
-                               error == TERN__RST_REFUSED_STREAM
-                                   ? "stream refused by the server"
-                                   : why);
+             error == TERN__RST_REFUSED_STREAM ? "stream refused by the server"
+                                               : why);
     return;
   }
   complete(cc, code, msg);
@@ -279,8 +276,7 @@ static void cc_on_kick(struct tern_call *c) {
   if (!cc->started) {
     cc->started = 1;
     if (cancel) {
-      complete(cc, TERN_STATUS_CANCELLED,
-                                 "cancelled by the client");
+      complete(cc, TERN_STATUS_CANCELLED, "cancelled by the client");
       return;
     }
     tern__channel_add_user(cc->channel, &cc->user);
@@ -291,8 +287,7 @@ static void cc_on_kick(struct tern_call *c) {
   }
   if (cancel && !cc->delivered) {
     tern__call_reset(c, TERN__RST_CANCEL);
-    complete(cc, TERN_STATUS_CANCELLED,
-                               "cancelled by the client");
+    complete(cc, TERN_STATUS_CANCELLED, "cancelled by the client");
     return;
   }
   tern__call_kick_now(c);
@@ -302,7 +297,7 @@ static const tern__call_hooks client_call_hooks = {
     cc_on_headers, cc_on_message, cc_on_half_close, cc_on_stream_closed,
     cc_destroy,    cc_on_kick,    NULL,             cc_on_deadline};
 
-/* ---- streaming API --------------------------------------------------------- */
+/* ---- streaming API ------------------------------------------------------ */
 
 /* share: another thread than the loop will touch the call (a handle, a
  * waiter); an async call is the loop's alone once started. */
@@ -516,7 +511,7 @@ void tern_call_free(tern_call *call) {
   tern__call_unref(call);
 }
 
-/* ---- unary ----------------------------------------------------------------- */
+/* ---- unary -------------------------------------------------------------- */
 
 static tern_status_code local_failure(int rv, tern_status *status_out) {
   tern_status_code code = rv == TERN_ENOMEM ? TERN_STATUS_RESOURCE_EXHAUSTED
@@ -596,7 +591,7 @@ int tern_unary_call_async(tern_channel *ch, const tern_method *method,
   return TERN_OK;
 }
 
-/* ---- futures ---------------------------------------------------------------- */
+/* ---- futures ------------------------------------------------------------ */
 
 int tern_unary_call_future(tern_channel *ch, const tern_method *method,
                            const void *request, const tern_call_options *opts,

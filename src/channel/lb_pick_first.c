@@ -32,13 +32,13 @@ typedef struct pick_first {
   tern__resolved_addr *addrs;
   size_t n_addrs;
   tern_connectivity_state state;
-  size_t idx;       /* CONNECTING: the subchannel being tried */
-  size_t sel;       /* READY: the selected subchannel */
-  tern__conn *conn; /* READY: what every pick gets */
-  int awaiting_addrs;   /* CONNECTING until the first resolution */
-  int resolver_failed;  /* the resolver failed and there is no address */
+  size_t idx;          /* CONNECTING: the subchannel being tried */
+  size_t sel;          /* READY: the selected subchannel */
+  tern__conn *conn;    /* READY: what every pick gets */
+  int awaiting_addrs;  /* CONNECTING until the first resolution */
+  int resolver_failed; /* the resolver failed and there is no address */
   char resolver_why[256];
-  char last_error[200]; /* the last subchannel failure */
+  char last_error[200];  /* the last subchannel failure */
   tern__backoff backoff; /* between retries after a resolver failure */
   tern__timer retry_timer;
   char why[320]; /* the reason given with TRANSIENT_FAILURE */
@@ -232,7 +232,7 @@ static void retry_fired(tern__timer *t) {
     report(pf, TERN_CHANNEL_IDLE, NULL);
 }
 
-/* ---- the vtable ------------------------------------------------------------- */
+/* ---- the vtable --------------------------------------------------------- */
 
 static void pf_update(tern__lb *lb, const tern__resolved_addr *addrs,
                       size_t n) {
@@ -336,9 +336,9 @@ static void pf_destroy(tern__lb *lb) {
   free(pf);
 }
 
-static const tern__lb_vt pick_first_vt = {
-    "pick_first", pf_update, pf_resolver_error, pf_exit_idle,
-    pf_pick,      pf_destroy};
+static const tern__lb_vt pick_first_vt = {"pick_first",      pf_update,
+                                          pf_resolver_error, pf_exit_idle,
+                                          pf_pick,           pf_destroy};
 
 int tern__lb_pick_first_new(tern__lb **lb_out, tern__lb_helper *helper,
                             const tern__lb_config *cfg) {

@@ -48,8 +48,7 @@ static void unref(tern__subchannel *sc) {
 static void set_state(tern__subchannel *sc, tern_connectivity_state st) {
   sc->state = st;
   if (sc->watch)
-    sc->watch(sc, st,
-              st == TERN_CHANNEL_TRANSIENT_FAILURE ? sc->error : NULL,
+    sc->watch(sc, st, st == TERN_CHANNEL_TRANSIENT_FAILURE ? sc->error : NULL,
               sc->watch_data);
 }
 
@@ -80,7 +79,7 @@ static void became_ready(tern__subchannel *sc, tern__conn *conn) {
   set_state(sc, TERN_CHANNEL_READY);
 }
 
-/* ---- the connection's owner hooks ----------------------------------------- */
+/* ---- the connection's owner hooks --------------------------------------- */
 
 static void conn_goaway(tern__conn *conn) {
   tern__subchannel *sc = conn->owner;
@@ -98,8 +97,7 @@ static void conn_closed(tern__conn *conn) {
   if (sc->conn == conn) {
     sc->conn = NULL;
     if (sc->state == TERN_CHANNEL_CONNECTING) /* the TLS handshake failed */
-      attempt_failed(sc, conn->error[0] ? conn->error
-                                        : "TLS handshake failed");
+      attempt_failed(sc, conn->error[0] ? conn->error : "TLS handshake failed");
     else
       set_state(sc, TERN_CHANNEL_IDLE);
   }
@@ -115,7 +113,7 @@ static void conn_ready(tern__conn *conn) {
 static const tern__conn_ops subchannel_conn_ops = {NULL, conn_goaway,
                                                    conn_closed, conn_ready};
 
-/* ---- connecting ------------------------------------------------------------ */
+/* ---- connecting --------------------------------------------------------- */
 
 static void connected(tern__subchannel *sc) {
   tern__h2_config cfg;
@@ -131,10 +129,10 @@ static void connected(tern__subchannel *sc) {
   cfg.tls = sc->args.tls;
   cfg.tls_host = sc->args.tls_host;
   /* Takes fd over, even when it fails. */
-  if (tern__h2_conn_new(&conn, sc->args.loop, fd, 1, &cfg,
-                        &subchannel_conn_ops, sc) != TERN_OK) {
-    attempt_failed(sc, sc->args.tls ? "TLS setup failed"
-                                    : "HTTP/2 setup failed");
+  if (tern__h2_conn_new(&conn, sc->args.loop, fd, 1, &cfg, &subchannel_conn_ops,
+                        sc) != TERN_OK) {
+    attempt_failed(sc,
+                   sc->args.tls ? "TLS setup failed" : "HTTP/2 setup failed");
     return;
   }
   sc->refs++;
@@ -191,8 +189,8 @@ void tern__subchannel_connect(tern__subchannel *sc) {
     return;
   }
   sc->refs--;
-  fd = socket(sc->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-              0);
+  fd =
+      socket(sc->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     snprintf(why, sizeof(why), "socket: %s", strerror(errno));
     attempt_failed(sc, why);
@@ -217,7 +215,7 @@ void tern__subchannel_connect(tern__subchannel *sc) {
                     tern__now_ns() + sc->args.connect_timeout_ms * 1000000);
 }
 
-/* ---- life ------------------------------------------------------------------- */
+/* ---- life --------------------------------------------------------------- */
 
 int tern__subchannel_new(tern__subchannel **sc_out,
                          const tern__subchannel_args *args,
@@ -273,5 +271,5 @@ void tern__subchannel_release(tern__subchannel *sc) {
     tern__conn_shutdown(conn); /* its streams finish; then it closes */
   else if (conn)
     tern__conn_close(conn); /* a handshake nobody waits for */
-  unref(sc); /* the owner's */
+  unref(sc);                /* the owner's */
 }

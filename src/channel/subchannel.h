@@ -23,8 +23,8 @@
  * connection before it goes). */
 typedef struct tern__subchannel_args {
   tern__loop *loop;
-  tern__tls_ctx *tls;       /* NULL: cleartext */
-  const char *tls_host;     /* the name the server certificate must carry */
+  tern__tls_ctx *tls;         /* NULL: cleartext */
+  const char *tls_host;       /* the name the server certificate must carry */
   int64_t connect_timeout_ms; /* bounds TCP connect and TLS handshake */
   int64_t initial_backoff_ms, max_backoff_ms; /* 0: grpc's defaults */
   tern__queue *conns; /* every connection goes on this list (owner_node)

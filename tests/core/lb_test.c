@@ -87,8 +87,7 @@ static result call(tern_channel *ch, int64_t timeout_ms, int wait_for_ready) {
   return r;
 }
 
-static int wait_state(tern_channel *ch, tern_connectivity_state want,
-                      int ms) {
+static int wait_state(tern_channel *ch, tern_connectivity_state want, int ms) {
   int i;
   for (i = 0; i < ms / 10 && tern_channel_state(ch) != want; i++)
     usleep(10000);
@@ -132,8 +131,7 @@ static int tally_wait(tally *t, int n, int ms) {
   return done;
 }
 
-static void start_async(tern_channel *ch, tally *t, int n,
-                        int64_t timeout_ms) {
+static void start_async(tern_channel *ch, tally *t, int n, int64_t timeout_ms) {
   Tern__Test__EchoStub stub;
   Tern__Test__EchoRequest req = TERN__TEST__ECHO_REQUEST__INIT;
   tern_call_options o = TERN_CALL_OPTIONS_INIT;
@@ -147,7 +145,7 @@ static void start_async(tern_channel *ch, tally *t, int n,
         TERN_OK);
 }
 
-/* ---- tests ------------------------------------------------------------------ */
+/* ---- tests -------------------------------------------------------------- */
 
 static void test_two_addresses_pick_the_working_one(void) {
   int port, dead = dead_port();
@@ -159,8 +157,8 @@ static void test_two_addresses_pick_the_working_one(void) {
   snprintf(t, sizeof(t), "ipv4:127.0.0.1:%d,127.0.0.1:%d", dead, port);
   CHECK_EQ_INT(tern_channel_new(&ch, t, NULL), TERN_OK);
   r = call(ch, 5000, 0);
-  SAY("%s: the closed first port is passed over, \"%s\" answers (%s)", t,
-      r.who, tern_status_code_name(r.code));
+  SAY("%s: the closed first port is passed over, \"%s\" answers (%s)", t, r.who,
+      tern_status_code_name(r.code));
   CHECK_EQ_INT(r.code, TERN_STATUS_OK);
   CHECK_EQ_STR(r.who, "live");
   CHECK_EQ_INT(tern_channel_state(ch), TERN_CHANNEL_READY);
@@ -209,8 +207,7 @@ static void test_wait_for_ready_waits_through_transient_failure(void) {
   tern_channel_options o = TERN_CHANNEL_OPTIONS_INIT;
   tern_channel *ch;
   tern_server *s;
-  tally t = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0,
-             ""};
+  tally t = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, ""};
   char target[64], addr[64];
   result r;
   o.initial_backoff_ms = 100;
@@ -228,16 +225,14 @@ static void test_wait_for_ready_waits_through_transient_failure(void) {
   pthread_mutex_lock(&t.mu);
   got = t.done;
   pthread_mutex_unlock(&t.mu);
-  SAY("5 wait-for-ready calls are still waiting after 500 ms (%d ended)",
-      got);
+  SAY("5 wait-for-ready calls are still waiting after 500 ms (%d ended)", got);
   CHECK_EQ_INT(got, 0);
   snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
   s = start(addr, "late", NULL);
   CHECK(s != NULL);
   got = tally_wait(&t, 5, 8000);
   pthread_mutex_lock(&t.mu);
-  SAY("a server appears on the port: all of them succeed (%d of 5 OK)",
-      t.ok);
+  SAY("a server appears on the port: all of them succeed (%d of 5 OK)", t.ok);
   CHECK_EQ_INT(got, 5);
   CHECK_EQ_INT(t.ok, 5);
   pthread_mutex_unlock(&t.mu);
@@ -251,8 +246,7 @@ static void test_queued_picks_end_by_deadline_and_close(void) {
   int port = dead_port();
   tern_channel_options o = TERN_CHANNEL_OPTIONS_INIT;
   tern_channel *ch;
-  tally t = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0,
-             ""};
+  tally t = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, ""};
   char target[64];
   result r;
   o.initial_backoff_ms = 50;

@@ -30,7 +30,7 @@ typedef struct fake {
   int n_subs;
   tern_connectivity_state states[MAX_EVENTS]; /* as reported, in order */
   int n_states;
-  char why[320]; /* the last TRANSIENT_FAILURE reason */
+  char why[320];   /* the last TRANSIENT_FAILURE reason */
   int resolutions; /* re-resolution requests */
   struct tern__subchannel *connect_order[MAX_EVENTS];
   int n_connects;
@@ -96,10 +96,8 @@ static void f_request_resolution(tern__lb_helper *h) {
   g.resolutions++;
 }
 
-static const tern__lb_helper_vt fake_vt = {f_new,     f_connect,
-                                           f_conn,    f_release,
-                                           f_update_state,
-                                           f_request_resolution};
+static const tern__lb_helper_vt fake_vt = {
+    f_new, f_connect, f_conn, f_release, f_update_state, f_request_resolution};
 
 static tern__lb *setup(tern__loop *loop) {
   tern__lb *lb = NULL;
