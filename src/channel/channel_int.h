@@ -1,90 +1,86 @@
-/* Channel internals shared by channel.c (connections, backoff) and
- * client_call.c (calls, futures). */
+/* What the channel (channel.c) offers its calls (client_call.c): picks of
+ * a connection, a registration for the channel's close, and the settings
+ * a request is built from. The dependency is one way: the channel knows
+ * nothing of calls but these structs, embedded in them. */
 #ifndef TERN_CHANNEL_INT_H
 #define TERN_CHANNEL_INT_H
 
-#include <sys/socket.h>
-
 #include "call/call_int.h"
-#include "channel/resolver.h"
 
-typedef struct client_call client_call;
+/* ---- picks -------------------------------------------------------------- */
 
-struct tern_channel {
+typedef struct tern__pick tern__pick;
+
+/* A queued pick is over: conn is a READY connection to open a stream on,
+ * or NULL with the status the call ends with (why borrowed for the call). */
+typedef void (*tern__pick_done)(tern__pick *p, tern__conn *conn,
+                                tern_status_code code, const char *why);
+
+/* Embedded in its call; the channel links node while the pick waits. */
+struct tern__pick {
+  tern__queue node;
+  int wait_for_ready; /* wait through TRANSIENT_FAILURE */
+  tern__pick_done done;
+};
+
+static inline void tern__pick_init(tern__pick *p, int wait_for_ready,
+                                   tern__pick_done done) {
+  tern__queue_init(&p->node);
+  p->wait_for_ready = wait_for_ready;
+  p->done = done;
+}
+
+enum {
+  TERN__PICK_READY = 0,  /* *conn is set */
+  TERN__PICK_QUEUED = 1, /* p->done runs later (never inside this), once */
+  TERN__PICK_FAILED = 2  /* *code and *why say how the call ends; why is
+                            borrowed: copy it before the channel runs
+                            again */
+};
+
+/* Loop thread: a connection for a call. On a READY channel this is a
+ * pointer check, no allocation and no lock. */
+int tern__channel_pick(tern_channel *ch, tern__pick *p, tern__conn **conn,
+                       tern_status_code *code, const char **why);
+/* Loop thread: a queued pick is withdrawn (its call was cancelled or
+ * expired); done will not run. Harmless when p is not queued. */
+void tern__channel_cancel_pick(tern_channel *ch, tern__pick *p);
+
+/* ---- the channel's close ------------------------------------------------ */
+
+typedef struct tern__channel_user tern__channel_user;
+
+/* Something that must end before the channel's connections go (a call on
+ * a stream): on_channel_close runs once, on the loop thread, in
+ * tern_channel_free, after the user has been removed. */
+struct tern__channel_user {
+  tern__queue node;
+  void (*on_channel_close)(tern__channel_user *u);
+};
+
+/* Loop thread. remove is harmless for a user not added (node
+ * initialised). */
+void tern__channel_add_user(tern_channel *ch, tern__channel_user *u);
+void tern__channel_remove_user(tern_channel *ch, tern__channel_user *u);
+
+/* ---- settings ----------------------------------------------------------- */
+
+/* Fixed when the channel is made; read from any thread. */
+typedef struct tern__channel_settings {
   tern__loop *loop;
-  tern__target target;
-  char *authority;
-  char *user_agent;
-  int64_t max_recv;
-  int64_t min_connect_timeout_ms;
-  int64_t dns_min_interval_ms; /* 0: the resolver's default */
-  tern_compression default_compression;
-
-  pthread_mutex_t mu;
-  int refs;                     /* atomic: the user's + one per call */
-  tern_connectivity_state state; /* written on the loop, under mu */
-
-  /* loop thread only */
-  tern__conn *conn;      /* ready connection for new calls */
-  tern__queue conns;     /* every open connection (incl. draining), via
-                            conn->owner_node */
-  int connect_fd;
-  tern__io connect_io;
-  tern__timer connect_timer;
-  tern__timer backoff_timer;
-  struct sockaddr_storage *addrs;
-  socklen_t *addr_lens;
-  size_t n_addrs, addr_idx;
-  tern__backoff backoff;
-  tern__queue pending;   /* of client_call.pend_node: waiting for a
-                            connection */
-  tern__queue active;    /* of client_call.act_node: started calls not
-                            yet delivered */
-  int closing;
-  tern__tls_ctx *tls;          /* NULL: cleartext */
-  tern_metadata *credentials;  /* call credentials for every call */
+  const char *authority;            /* lives as long as the channel */
+  const char *user_agent;           /* lives as long as the channel */
+  const char *scheme;               /* "https" with TLS, else "http" */
+  const tern_metadata *credentials; /* for every call, NULL when none */
+  int tls;
   int allow_insecure_credentials;
-  char *tls_host;              /* the name the server certificate must carry */
-  tern__conn *handshaking;     /* TLS connection not ready yet */
-  char last_error[200];        /* why the last connection attempt failed */
-  tern__resolver *resolver;    /* made on first use */
-  tern__resolved_addr *resolved; /* the latest successful resolution */
-  size_t n_resolved;
-  int resolving;      /* a connection pass waits for the resolver */
-  int resolve_failed; /* the last resolution failed, no addresses left */
-};
+  int64_t max_recv;
+  tern_compression default_compression;
+} tern__channel_settings;
 
-struct client_call {
-  struct tern_call c; /* first: the public tern_call * points here */
-  tern_channel *channel;
-  tern_metadata *send_md;
-  tern_metadata *credentials; /* per-call credentials */
-  tern_metadata *headers_out, *trailers_out;
-  int wait_for_ready;
-  int64_t deadline_ns; /* 0: none; armed when the call starts */
-  int md_delivered;  /* headers_out / trailers_out filled */
+const tern__channel_settings *tern__channel_settings_of(const tern_channel *ch);
 
-  /* loop thread only */
-  int started;
-  int delivered;
-  int replays;  /* transparent retries so far */
-  tern__queue pend_node; /* on the channel's pending list when linked */
-  tern__queue act_node;  /* on the channel's active list when linked */
-  tern_unary_cb cb;
-  void *cb_data;
-};
-
-/* Loop thread: puts a started call on a stream, or queues it. */
-void tern__channel_submit(tern_channel *ch, client_call *cc);
-/* Loop thread: takes a queued call off the pending list. */
-void tern__channel_unqueue(tern_channel *ch, client_call *cc);
-/* Loop thread: sends the request headers on conn. 0 or -1. */
-int tern__channel_send_request(tern_channel *ch, client_call *cc,
-                               tern__conn *conn);
-/* Loop thread: ends a call: status (if not already set), callback. */
-void tern__client_call_complete(client_call *cc, tern_status_code code,
-                                const char *msg);
-
+/* Any thread: a call holds the channel's memory while it lives. */
 void tern__channel_ref(tern_channel *ch);
 void tern__channel_unref(tern_channel *ch);
 

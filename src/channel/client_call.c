@@ -7,6 +7,28 @@
 
 #include "channel/channel_int.h"
 
+typedef struct client_call client_call;
+
+struct client_call {
+  struct tern_call c; /* first: the public tern_call * points here */
+  tern_channel *channel;
+  tern_metadata *send_md;
+  tern_metadata *credentials; /* per-call credentials */
+  tern_metadata *headers_out, *trailers_out;
+  int64_t deadline_ns; /* 0: none; armed when the call starts */
+  /* Bytes, not ints: the object must fit TERN__CALL_OBJECT_FITS. */
+  uint8_t md_delivered; /* headers_out / trailers_out filled */
+
+  /* loop thread only */
+  uint8_t started;
+  uint8_t delivered;
+  uint8_t replays;         /* transparent retries so far */
+  tern__pick pick;         /* queued on the channel while it waits */
+  tern__channel_user user; /* from the start until delivered */
+  tern_unary_cb cb;
+  void *cb_data;
+};
+
 struct tern_future {
   client_call *cc;
   int unary; /* the future owns the call */
@@ -18,7 +40,7 @@ TERN__CALL_OBJECT_FITS(client_call);
 
 #define MAX_REPLAYS 3
 
-/* ---- completion (loop thread) ---------------------------------------------- */
+/* ---- completion (loop thread) ------------------------------------------- */
 
 static void take_status_from_response(client_call *cc, tern_status_code *code,
                                       const char **msg) {
@@ -46,16 +68,16 @@ static void fill_md_out(client_call *cc) {
     tern__metadata_append(cc->trailers_out, cc->c.trailers);
 }
 
-void tern__client_call_complete(client_call *cc, tern_status_code code,
-                                const char *msg) {
+/* Ends a call: status (if not already set), callback. */
+static void complete(client_call *cc, tern_status_code code, const char *msg) {
   struct tern_call *c = &cc->c;
   tern_unary_cb cb;
   if (cc->delivered)
     return;
   cc->delivered = 1;
   tern__call_stop_deadline(c);
-  tern__channel_unqueue(cc->channel, cc);
-  tern__queue_remove(&cc->act_node);
+  tern__channel_cancel_pick(cc->channel, &cc->pick);
+  tern__channel_remove_user(cc->channel, &cc->user);
   /* A failure that lands after our deadline is reported as the deadline
    * (the server's timer may fire a little before ours). */
   if (code != TERN_STATUS_OK && c->deadline_ns > 0 &&
@@ -100,12 +122,74 @@ void tern__client_call_complete(client_call *cc, tern_status_code code,
   tern__call_unref(c); /* the in-flight reference taken at start */
 }
 
-/* ---- hooks ------------------------------------------------------------------- */
+/* ---- attempts: a pick, then a stream (loop thread) -------------------- */
+
+/* Builds the request headers and opens the stream on the picked
+ * connection. */
+static void send_request(client_call *cc, tern__conn *conn) {
+  const tern__channel_settings *set = tern__channel_settings_of(cc->channel);
+  tern__request_info info;
+  tern__hdrs l;
+  int32_t id;
+  info.scheme = set->scheme;
+  info.authority = set->authority;
+  info.user_agent = set->user_agent;
+  info.md[0] = set->credentials;
+  info.md[1] = cc->credentials;
+  info.md[2] = cc->send_md;
+  tern__hdrs_init(&l);
+  tern__call_request_headers(&cc->c, &info, &l);
+  id = l.failed ? -1 : tern__call_open_stream(&cc->c, conn, &l);
+  tern__hdrs_free(&l);
+  if (id <= 0)
+    complete(cc, TERN_STATUS_UNAVAILABLE, "could not start a stream");
+}
+
+static void pick_done(tern__pick *p, tern__conn *conn, tern_status_code code,
+                      const char *why) {
+  client_call *cc = tern__queue_data(p, client_call, pick);
+  if (conn)
+    send_request(cc, conn);
+  else
+    complete(cc, code, why);
+}
+
+/* One attempt: the first, or a transparent retry. */
+static void start_attempt(client_call *cc) {
+  const tern__channel_settings *set = tern__channel_settings_of(cc->channel);
+  tern__conn *conn;
+  tern_status_code code;
+  const char *why;
+  if ((set->credentials || cc->credentials) && !set->tls &&
+      !set->allow_insecure_credentials) {
+    /* Never send a token in the clear unless told to (as grpc-go). */
+    complete(cc, TERN_STATUS_UNAUTHENTICATED,
+             "call credentials need a TLS channel "
+             "(or allow_insecure_credentials)");
+    return;
+  }
+  switch (tern__channel_pick(cc->channel, &cc->pick, &conn, &code, &why)) {
+  case TERN__PICK_READY:
+    send_request(cc, conn);
+    return;
+  case TERN__PICK_FAILED:
+    complete(cc, code, why);
+    return;
+  default:
+    return; /* pick_done goes on */
+  }
+}
+
+static void on_channel_close(tern__channel_user *u) {
+  complete(tern__queue_data(u, client_call, user), TERN_STATUS_CANCELLED,
+           "channel closed");
+}
+
+/* ---- hooks -------------------------------------------------------------- */
 
 static void cc_on_deadline(struct tern_call *c) {
   tern__call_reset(c, TERN__RST_CANCEL);
-  tern__client_call_complete(CC(c), TERN_STATUS_DEADLINE_EXCEEDED,
-                             "deadline exceeded");
+  complete(CC(c), TERN_STATUS_DEADLINE_EXCEEDED, "deadline exceeded");
 }
 
 static void cc_on_message(struct tern_call *c) {
@@ -134,7 +218,7 @@ static void cc_on_half_close(struct tern_call *c) {
   tern__call_lock(c);
   take_status_from_response(cc, &code, &msg);
   tern__call_unlock(c);
-  tern__client_call_complete(cc, code, msg);
+  complete(cc, code, msg);
 }
 
 static void cc_on_stream_closed(struct tern_call *c, uint32_t error,
@@ -148,7 +232,7 @@ static void cc_on_stream_closed(struct tern_call *c, uint32_t error,
   if (error == TERN__RST_REFUSED_STREAM && !cc->delivered &&
       cc->replays < MAX_REPLAYS && tern__call_rewind(c) == 0) {
     cc->replays++;
-    tern__channel_submit(cc->channel, cc);
+    start_attempt(cc);
     return;
   }
   if (error == TERN__CONN_LOST) {
@@ -165,13 +249,12 @@ static void cc_on_stream_closed(struct tern_call *c, uint32_t error,
     code = tern__status_from_h2_error(error);
     snprintf(why, sizeof(why), "stream reset: %s",
              tern__h2_error_name(error));
-    tern__client_call_complete(cc, code,
-                               error == TERN__RST_REFUSED_STREAM
-                                   ? "stream refused by the server"
-                                   : why);
+    complete(cc, code,
+             error == TERN__RST_REFUSED_STREAM ? "stream refused by the server"
+                                               : why);
     return;
   }
-  tern__client_call_complete(cc, code, msg);
+  complete(cc, code, msg);
 }
 
 static void cc_destroy(struct tern_call *c) {
@@ -193,20 +276,18 @@ static void cc_on_kick(struct tern_call *c) {
   if (!cc->started) {
     cc->started = 1;
     if (cancel) {
-      tern__client_call_complete(cc, TERN_STATUS_CANCELLED,
-                                 "cancelled by the client");
+      complete(cc, TERN_STATUS_CANCELLED, "cancelled by the client");
       return;
     }
-    tern__queue_insert_head(&cc->channel->active, &cc->act_node);
+    tern__channel_add_user(cc->channel, &cc->user);
     if (cc->deadline_ns > 0)
       tern__call_start_deadline(c, cc->deadline_ns);
-    tern__channel_submit(cc->channel, cc);
+    start_attempt(cc);
     return;
   }
   if (cancel && !cc->delivered) {
     tern__call_reset(c, TERN__RST_CANCEL);
-    tern__client_call_complete(cc, TERN_STATUS_CANCELLED,
-                               "cancelled by the client");
+    complete(cc, TERN_STATUS_CANCELLED, "cancelled by the client");
     return;
   }
   tern__call_kick_now(c);
@@ -216,31 +297,34 @@ static const tern__call_hooks client_call_hooks = {
     cc_on_headers, cc_on_message, cc_on_half_close, cc_on_stream_closed,
     cc_destroy,    cc_on_kick,    NULL,             cc_on_deadline};
 
-/* ---- streaming API --------------------------------------------------------- */
+/* ---- streaming API ------------------------------------------------------ */
 
 /* share: another thread than the loop will touch the call (a handle, a
  * waiter); an async call is the loop's alone once started. */
 static int call_new(tern_channel *ch, const tern_method *method,
                     const tern_call_options *opts, int share,
                     client_call **out) {
+  const tern__channel_settings *set;
   client_call *cc;
   if (!ch || !method || !out)
     return TERN_EINVAL;
+  set = tern__channel_settings_of(ch);
   cc = tern__call_object_new(sizeof(*cc));
   if (!cc)
     return TERN_ENOMEM;
-  if (tern__call_init(&cc->c, 1, method, &client_call_hooks, ch->loop,
-                      ch->max_recv) != TERN_OK ||
+  if (tern__call_init(&cc->c, 1, method, &client_call_hooks, set->loop,
+                      set->max_recv) != TERN_OK ||
       (share && tern__call_share(&cc->c) != TERN_OK)) {
     tern__call_cleanup(&cc->c);
     free(cc);
     return TERN_ENOMEM;
   }
   cc->channel = ch;
-  tern__queue_init(&cc->pend_node);
-  tern__queue_init(&cc->act_node);
-  if (ch->default_compression != TERN_COMPRESS_DEFAULT)
-    tern__call_set_send_alg(&cc->c, ch->default_compression);
+  tern__pick_init(&cc->pick, opts ? opts->wait_for_ready : 0, pick_done);
+  tern__queue_init(&cc->user.node);
+  cc->user.on_channel_close = on_channel_close;
+  if (set->default_compression != TERN_COMPRESS_DEFAULT)
+    tern__call_set_send_alg(&cc->c, set->default_compression);
   if (opts) {
     if (opts->metadata) {
       if (tern_metadata_new(&cc->send_md) != TERN_OK ||
@@ -265,7 +349,6 @@ static int call_new(tern_channel *ch, const tern_method *method,
       tern__call_set_send_alg(&cc->c, opts->compression);
     cc->headers_out = opts->headers_out;
     cc->trailers_out = opts->trailers_out;
-    cc->wait_for_ready = opts->wait_for_ready;
     if (opts->timeout_ms > 0)
       cc->deadline_ns = tern__now_ns() + opts->timeout_ms * 1000000;
   }
@@ -427,7 +510,7 @@ void tern_call_free(tern_call *call) {
   tern__call_unref(call);
 }
 
-/* ---- unary ----------------------------------------------------------------- */
+/* ---- unary -------------------------------------------------------------- */
 
 static tern_status_code local_failure(int rv, tern_status *status_out) {
   tern_status_code code = rv == TERN_ENOMEM ? TERN_STATUS_RESOURCE_EXHAUSTED
@@ -502,7 +585,7 @@ int tern_unary_call_async(tern_channel *ch, const tern_method *method,
   return TERN_OK;
 }
 
-/* ---- futures ---------------------------------------------------------------- */
+/* ---- futures ------------------------------------------------------------ */
 
 int tern_unary_call_future(tern_channel *ch, const tern_method *method,
                            const void *request, const tern_call_options *opts,
