@@ -41,6 +41,7 @@ struct tern_channel {
   tern__queue users;        /* of tern__channel_user.node */
   tern__queue conns;        /* every open connection (incl. draining) */
   tern__task idle_task;     /* leaves IDLE for waiting picks */
+  int own_loop;             /* the loop and its thread are the channel's */
   char why[320];            /* the policy's TRANSIENT_FAILURE reason */
   int closing;
 };
@@ -64,7 +65,8 @@ static void channel_destroy(tern_channel *ch) {
   tern__resolver_free(ch->resolver); /* set when close_task never ran */
   if (ch->lb)
     ch->lb->vt->destroy(ch->lb);
-  tern__loop_free(ch->set.loop);
+  if (ch->own_loop)
+    tern__loop_free(ch->set.loop);
   tern__target_free(&ch->target);
   free(ch->authority);
   free(ch->user_agent);
@@ -316,8 +318,9 @@ static int channel_setup(tern_channel *ch, const tern_channel_options *o) {
   return TERN_OK;
 }
 
-int tern_channel_new(tern_channel **channel_out, const char *target,
-                     const tern_channel_options *opts) {
+/* loop NULL: a loop and a thread of the channel's own. */
+static int channel_new(tern_channel **channel_out, const char *target,
+                       const tern_channel_options *opts, tern__loop *loop) {
   tern_channel_options o = TERN_CHANNEL_OPTIONS_INIT;
   tern__lb_config lbc;
   tern_channel *ch;
@@ -344,8 +347,10 @@ int tern_channel_new(tern_channel **channel_out, const char *target,
   ch->state = TERN_CHANNEL_IDLE;
   if (pthread_mutex_init(&ch->mu, NULL) != 0)
     goto fail_setup;
-  rv = tern__loop_new(&ch->set.loop);
-  if (rv != TERN_OK)
+  ch->own_loop = loop == NULL;
+  if (loop)
+    ch->set.loop = loop;
+  else if ((rv = tern__loop_new(&ch->set.loop)) != TERN_OK)
     goto fail_mu;
   ch->sc_args.loop = ch->set.loop;
   ch->sc_args.tls = ch->tls;
@@ -364,15 +369,15 @@ int tern_channel_new(tern_channel **channel_out, const char *target,
   rv = tern__lb_pick_first_new(&ch->lb, &ch->helper, &lbc);
   if (rv != TERN_OK)
     goto fail_loop;
-  rv = tern__loop_start_thread(ch->set.loop);
-  if (rv != TERN_OK)
+  if (ch->own_loop && (rv = tern__loop_start_thread(ch->set.loop)) != TERN_OK)
     goto fail_lb;
   *channel_out = ch;
   return TERN_OK;
 fail_lb:
   ch->lb->vt->destroy(ch->lb);
 fail_loop:
-  tern__loop_free(ch->set.loop);
+  if (ch->own_loop)
+    tern__loop_free(ch->set.loop);
 fail_mu:
   pthread_mutex_destroy(&ch->mu);
 fail_setup:
@@ -405,6 +410,19 @@ int tern_channel_connect(tern_channel *ch) {
   return rv;
 }
 
+int tern_channel_new(tern_channel **channel_out, const char *target,
+                     const tern_channel_options *opts) {
+  return channel_new(channel_out, target, opts, NULL);
+}
+
+int tern__channel_new_on_loop(tern_channel **channel_out, const char *target,
+                              const tern_channel_options *opts,
+                              tern__loop *loop) {
+  if (!loop)
+    return TERN_EINVAL;
+  return channel_new(channel_out, target, opts, loop);
+}
+
 tern_connectivity_state tern_channel_state(tern_channel *ch) {
   tern_connectivity_state st;
   pthread_mutex_lock(&ch->mu);
@@ -418,7 +436,19 @@ typedef struct close_req {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   int done;
+  tern__task end_of_turn;
 } close_req;
+
+/* The last of the closing turn: what the close left for the end of the
+ * turn (the idle task, connections' flushes) has run, so a loop that
+ * goes on (a shared one) never touches the channel after its free. */
+static void close_done(tern__task *t) {
+  close_req *r = t->data;
+  pthread_mutex_lock(&r->mu);
+  r->done = 1;
+  pthread_cond_signal(&r->cv);
+  pthread_mutex_unlock(&r->mu);
+}
 
 static void close_task(void *arg) {
   close_req *r = arg;
@@ -446,10 +476,8 @@ static void close_task(void *arg) {
   while ((q = tern__queue_head(&ch->conns)) != NULL)
     tern__conn_close(tern__queue_data(q, tern__conn, owner_node));
   set_state(ch, TERN_CHANNEL_SHUTDOWN);
-  pthread_mutex_lock(&r->mu);
-  r->done = 1;
-  pthread_cond_signal(&r->cv);
-  pthread_mutex_unlock(&r->mu);
+  tern__task_init(&r->end_of_turn, close_done, r);
+  tern__loop_defer(ch->set.loop, &r->end_of_turn);
 }
 
 void tern_channel_free(tern_channel *ch) {
@@ -468,7 +496,9 @@ void tern_channel_free(tern_channel *ch) {
   }
   pthread_cond_destroy(&r.cv);
   pthread_mutex_destroy(&r.mu);
-  tern__loop_stop(ch->set.loop);
-  tern__loop_join(ch->set.loop);
+  if (ch->own_loop) {
+    tern__loop_stop(ch->set.loop);
+    tern__loop_join(ch->set.loop);
+  }
   tern__channel_unref(ch);
 }

@@ -81,6 +81,14 @@ typedef struct tern__channel_settings {
 const tern__channel_settings *tern__channel_settings_of(const tern_channel *ch);
 
 /* Any thread: a call holds the channel's memory while it lives. */
+/* A channel on loop, which the caller runs (on a thread of its own) and
+ * frees after every channel on it: no thread of the channel's. Internal
+ * until the public loop object; tern_channel_free must not be called from
+ * the loop's own thread. As tern_channel_new otherwise. */
+int tern__channel_new_on_loop(tern_channel **channel_out, const char *target,
+                              const tern_channel_options *opts,
+                              tern__loop *loop);
+
 void tern__channel_ref(tern_channel *ch);
 void tern__channel_unref(tern_channel *ch);
 

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "channel/channel_int.h"
 #include "channel/resolver.h"
 #include "echo.tern.h"
 #include "test.h"
@@ -581,6 +582,56 @@ static void test_channel_deadline_fires_while_dns_is_slow(void) {
   tern_channel_free(ch);
 }
 
+typedef struct slow_call {
+  tern_channel *ch;
+  call_result r;
+} slow_call;
+
+static void *slow_call_main(void *arg) {
+  slow_call *c = arg;
+  c->r = call(c->ch, 5000, 1);
+  return NULL;
+}
+
+static void test_channels_sharing_a_loop_do_not_wait_for_each_others_dns(
+    void) {
+  tern__loop *loop = loop_start();
+  tern_channel *a = NULL, *b = NULL;
+  slow_call sa;
+  pthread_t t;
+  call_result rb;
+  char tb[64];
+  int64_t t0;
+  CHECK_EQ_INT(tern__channel_new_on_loop(&a, dns_target("slow.test",
+                                                        g_srv_port),
+                                         NULL, loop),
+               TERN_OK);
+  snprintf(tb, sizeof(tb), "127.0.0.1:%d", g_srv_port);
+  CHECK_EQ_INT(tern__channel_new_on_loop(&b, tb, NULL, loop), TERN_OK);
+  sa.ch = a;
+  t0 = now_ms();
+  CHECK_EQ_INT(pthread_create(&t, NULL, slow_call_main, &sa), 0);
+  usleep(100 * 1000); /* channel A's lookup is under way */
+  rb = call(b, 2000, 0);
+  SAY("two channels on one loop, A's name answered 2 s late: B's call "
+      "ends %s after %lld ms (%lld ms after A's call began), A still "
+      "CONNECTING",
+      tern_status_code_name(rb.code), (long long)rb.ms,
+      (long long)(now_ms() - t0));
+  CHECK_EQ_INT(rb.code, TERN_STATUS_OK);
+  CHECK(rb.ms < 1000);
+  CHECK(now_ms() - t0 < 1500);
+  CHECK_EQ_INT(tern_channel_state(a), TERN_CHANNEL_CONNECTING);
+  pthread_join(t, NULL);
+  SAY("A's wait-for-ready call ends %s once its answer comes, after %lld ms",
+      tern_status_code_name(sa.r.code), (long long)sa.r.ms);
+  CHECK_EQ_INT(sa.r.code, TERN_STATUS_OK);
+  CHECK(sa.r.ms >= 1500);
+  tern_channel_free(a);
+  tern_channel_free(b);
+  loop_end(loop);
+}
+
 static void test_channel_nxdomain_and_servfail_are_unavailable(void) {
   tern_channel *ch = dns_channel("nx.test", g_srv_port, NULL);
   call_result r = call(ch, 5000, 0);
@@ -780,6 +831,7 @@ int main(int argc, char **argv) {
   RUN_TEST(test_free_while_a_query_is_in_flight);
   RUN_TEST(test_resolver_rate_limits_and_defers_requests);
   RUN_TEST(test_channel_deadline_fires_while_dns_is_slow);
+  RUN_TEST(test_channels_sharing_a_loop_do_not_wait_for_each_others_dns);
   RUN_TEST(test_channel_nxdomain_and_servfail_are_unavailable);
   RUN_TEST(test_channel_tries_every_record);
   RUN_TEST(test_channel_uses_the_dns_server_of_its_target);
