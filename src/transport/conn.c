@@ -98,28 +98,21 @@ void tern__hdrs_free(tern__hdrs *l) {
 
 void tern__hdrs_add_grow(tern__hdrs *l, const char *name, size_t namelen,
                          const char *value, size_t valuelen, unsigned flags) {
-  tern__hdr *h;
+  size_t cap = l->cap * 2;
+  tern__hdr *v;
   if (l->failed)
     return;
-  if (l->n == l->cap) {
-    size_t cap = l->cap * 2;
-    tern__hdr *v = malloc(cap * sizeof(*v));
-    if (!v) {
-      l->failed = 1;
-      return;
-    }
-    memcpy(v, l->v, l->n * sizeof(*v));
-    if (l->v != l->local)
-      free(l->v);
-    l->v = v;
-    l->cap = cap;
+  v = malloc(cap * sizeof(*v));
+  if (!v) {
+    l->failed = 1;
+    return;
   }
-  h = &l->v[l->n++];
-  h->name = (const uint8_t *)name;
-  h->namelen = namelen;
-  h->value = (const uint8_t *)value;
-  h->valuelen = valuelen;
-  h->flags = (uint8_t)flags;
+  memcpy(v, l->v, l->n * sizeof(*v));
+  if (l->v != l->local)
+    free(l->v);
+  l->v = v;
+  l->cap = cap;
+  tern__hdrs_add(l, name, namelen, value, valuelen, flags); /* has room */
 }
 
 char *tern__hdrs_own(tern__hdrs *l, char *s) {

@@ -489,6 +489,34 @@ static void test_client_request_headers_and_body(void) {
   tern__call_cleanup(&c);
 }
 
+static void test_client_request_with_many_metadata_entries(void) {
+  struct tern_call c;
+  rec r;
+  tern_metadata *md;
+  char key[16], want[32];
+  int i, found = 0;
+  reset_counts();
+  client_call(&c, &r);
+  CHECK_EQ_INT(tern_metadata_new(&md), TERN_OK);
+  for (i = 0; i < 40; i++) {
+    snprintf(key, sizeof(key), "x-k%d", i);
+    CHECK_EQ_INT(tern_metadata_add(md, key, "v"), TERN_OK);
+  }
+  open_request(&c, &r, md);
+  SAY("40 metadata entries, past the list's 24 fields on the stack: all "
+      "sent, in order");
+  for (i = 0; i < 40; i++) {
+    snprintf(want, sizeof(want), "\nx-k%d: v\n", i);
+    found += strstr(r.hdrs, want) != NULL;
+  }
+  CHECK_EQ_INT(found, 40);
+  CHECK(strstr(r.hdrs, "x-k0: v\nx-k1: v\n") != NULL);
+  tern_metadata_free(md);
+  tern__conn_detach(&r.base, &c.a0.stream);
+  c.a0.stream.ops->on_closed(&c.a0.stream, TERN__RST_NO_ERROR, NULL);
+  tern__call_cleanup(&c);
+}
+
 static void test_client_response_split_anywhere(void) {
   static const uint8_t body[] = "\x00\x00\x00\x00\x05hello";
   size_t step;
@@ -620,6 +648,7 @@ int main(void) {
   RUN_TEST(test_server_cancelled_by_the_client);
   RUN_TEST(test_server_deadline_fails_the_call);
   RUN_TEST(test_client_request_headers_and_body);
+  RUN_TEST(test_client_request_with_many_metadata_entries);
   RUN_TEST(test_client_response_split_anywhere);
   RUN_TEST(test_client_trailers_only_response);
   RUN_TEST(test_client_cancel_and_deadline_reset_the_stream);
