@@ -12,7 +12,8 @@ CTEST_ARGS ?= --output-on-failure
 DEB_PACKAGES := cmake make gcc g++ pkg-config \
   libnghttp2-dev libc-ares-dev libprotobuf-c-dev protobuf-c-compiler \
   protobuf-compiler libprotoc-dev libprotobuf-dev libssl-dev zlib1g-dev \
-  libcjson-dev python3 python3-grpcio python3-grpc-tools python3-protobuf \
+  libcjson-dev python3 python3-grpcio python3-grpc-tools \
+  python3-pkg-resources python3-protobuf \
   libgrpc++-dev protobuf-compiler-grpc grpc-proto nghttp2-client \
   python3-h2 python3-dnslib openssl clang libclang-rt-14-dev valgrind
 
