@@ -29,10 +29,10 @@
 /* The call must be over long before this (deadline + slack). */
 #define CALL_LIMIT_MS 5000
 
-static const tern_method unary_method = {"Unary", "/fuzz.Echo/Unary",
+static const tern_method unary_method = {sizeof(tern_method), "Unary", "/fuzz.Echo/Unary",
                                          TERN_METHOD_UNARY, &fuzz_raw_codec,
                                          NULL, NULL, NULL};
-static const tern_method bidi_method = {"Bidi", "/fuzz.Echo/Bidi",
+static const tern_method bidi_method = {sizeof(tern_method), "Bidi", "/fuzz.Echo/Bidi",
                                         TERN_METHOD_BIDI_STREAMING,
                                         &fuzz_raw_codec, NULL, NULL, NULL};
 

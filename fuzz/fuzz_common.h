@@ -56,7 +56,7 @@ static inline void fuzz_raw_init(const void *t, void *m) {
   memset(m, 0, sizeof(fuzz_raw));
 }
 
-static const tern_codec fuzz_raw_codec __attribute__((unused)) = {
+static const tern_codec fuzz_raw_codec __attribute__((unused)) = {sizeof(tern_codec),
     fuzz_raw_size, fuzz_raw_encode, fuzz_raw_decode,
     fuzz_raw_free, fuzz_raw_msize,  fuzz_raw_init, NULL};
 

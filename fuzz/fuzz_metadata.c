@@ -18,7 +18,7 @@
 #include "call/call_int.h"
 #include "fuzz_common.h"
 
-static const tern_method raw_method = {"M", "/f.F/M",
+static const tern_method raw_method = {sizeof(tern_method), "M", "/f.F/M",
                                        TERN_METHOD_BIDI_STREAMING,
                                        &fuzz_raw_codec, NULL, NULL, NULL};
 static void destroy_noop(struct tern_call *c) { (void)c; }

@@ -245,20 +245,20 @@ static tern_status_code bidi(const void *h, tern_server_call *call,
 
 #define METHODS(svc)                                                           \
   {                                                                            \
-    {"Unary", "/" svc "/Unary", TERN_METHOD_UNARY, &fuzz_raw_codec, NULL,      \
+    {sizeof(tern_method), "Unary", "/" svc "/Unary", TERN_METHOD_UNARY, &fuzz_raw_codec, NULL,      \
      NULL, unary},                                                             \
-    {"ServerStream", "/" svc "/ServerStream", TERN_METHOD_SERVER_STREAMING,    \
+    {sizeof(tern_method), "ServerStream", "/" svc "/ServerStream", TERN_METHOD_SERVER_STREAMING,    \
      &fuzz_raw_codec, NULL, NULL, server_streaming},                           \
-    {"ClientStream", "/" svc "/ClientStream", TERN_METHOD_CLIENT_STREAMING,    \
+    {sizeof(tern_method), "ClientStream", "/" svc "/ClientStream", TERN_METHOD_CLIENT_STREAMING,    \
      &fuzz_raw_codec, NULL, NULL, client_streaming},                           \
-    {"Bidi", "/" svc "/Bidi", TERN_METHOD_BIDI_STREAMING, &fuzz_raw_codec,     \
+    {sizeof(tern_method), "Bidi", "/" svc "/Bidi", TERN_METHOD_BIDI_STREAMING, &fuzz_raw_codec,     \
      NULL, NULL, bidi},                                                        \
   }
 
 static const tern_method inline_methods[] = METHODS("fuzz.Inline");
 static const tern_method blocking_methods[] = METHODS("fuzz.Blocking");
-static const tern_service inline_service = {"fuzz.Inline", 4, inline_methods};
-static const tern_service blocking_service = {"fuzz.Blocking", 4,
+static const tern_service inline_service = {sizeof(tern_service), "fuzz.Inline", 4, inline_methods};
+static const tern_service blocking_service = {sizeof(tern_service), "fuzz.Blocking", 4,
                                               blocking_methods};
 
 /* Refuses calls that carry "x-deny" (its value, when a digit, picks the

@@ -495,6 +495,7 @@ static void emit_tables(pg_sb *o, const pg_service *s) {
       const pg_method *m = &s->methods[i];
       pg_sb_printf(o,
                    "    {\n"
+                   "        .struct_size = sizeof(tern_method),\n"
                    "        .name = \"%s\",\n"
                    "        .path = \"%s\",\n"
                    "        .kind = %s,\n"
@@ -510,6 +511,7 @@ static void emit_tables(pg_sb *o, const pg_service *s) {
   }
   pg_sb_printf(o,
                "const tern_service %s__tern_service = {\n"
+               "    .struct_size = sizeof(tern_service),\n"
                "    .name = \"%s\",\n"
                "    .n_methods = %zu,\n",
                s->fn_prefix, s->full_name, s->n_methods);

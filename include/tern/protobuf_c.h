@@ -11,7 +11,7 @@ extern "C" {
 #endif
 
 /* `type` is a const ProtobufCMessageDescriptor *. */
-extern const tern_codec tern_protobuf_c_codec;
+TERN_EXTERN extern const tern_codec tern_protobuf_c_codec;
 
 #ifdef __cplusplus
 }

@@ -11,7 +11,48 @@
 extern "C" {
 #endif
 
-#define TERN_VERSION "0.1.0"
+/* The release, and the ABI it provides: a binary built against any
+ * header of ABI 1 runs on every libtern.so.1 (docs/api-stability.md). */
+#define TERN_VERSION "1.0.0"
+#define TERN_VERSION_MAJOR 1
+#define TERN_VERSION_MINOR 0
+#define TERN_VERSION_PATCH 0
+#define TERN_VERSION_NUM                                                 \
+  ((TERN_VERSION_MAJOR << 16) | (TERN_VERSION_MINOR << 8) | TERN_VERSION_PATCH)
+
+/* What the library exports: every public function and object carries it;
+ * the library is built with hidden visibility, so nothing else is seen. */
+#if defined(TERN_BUILDING_LIBRARY) && defined(__GNUC__)
+#define TERN_EXTERN __attribute__((visibility("default")))
+#else
+#define TERN_EXTERN
+#endif
+
+/* The ABI rule for every struct a program fills or compiles in (options,
+ * and the codec, method and service tables): its first member is
+ * `uint32_t struct_size`, which the program sets to the sizeof it was
+ * built with (the TERN_*_INIT macros and generated code do). Fields are
+ * only ever added at the end; the library reads a smaller struct as if
+ * the missing fields were zero, and refuses (TERN_EINVAL) a larger one
+ * whose extra bytes it does not know unless they are all zero. */
+
+/* The initialiser of every such struct: struct_size set, every other
+ * field zero (its default). -Wextra clean in C99 and C++11. */
+#ifdef __cplusplus
+} /* extern "C": a template cannot have C linkage */
+template <typename T> inline T tern__sized_init() {
+  T v = T();
+  v.struct_size = sizeof(T);
+  return v;
+}
+extern "C" {
+#define TERN_SIZED_INIT(type) (tern__sized_init<type>())
+#else
+#define TERN_SIZED_INIT(type) {.struct_size = sizeof(type)}
+#endif
+
+/* The release of the library actually loaded: TERN_VERSION_NUM's form. */
+TERN_EXTERN unsigned tern_version(void);
 
 /* ------------------------------------------------------------------ */
 /* Library errors: how a *function* failed. Never renumbered. */
@@ -32,7 +73,26 @@ enum {
 };
 
 /* A static English name for a TERN_E* code. Never NULL. */
-const char *tern_strerror(int err);
+TERN_EXTERN const char *tern_strerror(int err);
+
+/* ------------------------------------------------------------------ */
+/* Memory. Every allocation tern makes goes through one allocator, in the
+ * style of nghttp2_mem: libc's unless the program sets its own. */
+
+typedef struct tern_allocator {
+  uint32_t struct_size; /* sizeof(tern_allocator) */
+  /* As malloc, realloc and free, with user_data last. Never asked for 0
+   * bytes; free is never given NULL. */
+  void *(*malloc)(size_t size, void *user_data);
+  void *(*realloc)(void *ptr, size_t size, void *user_data);
+  void (*free)(void *ptr, void *user_data);
+  void *user_data;
+} tern_allocator;
+
+/* Sets the process's allocator (copied; NULL: libc's). Only before tern
+ * allocates anything, i.e. before any other tern call that makes an
+ * object: TERN_ESTATE after. TERN_EINVAL when a function is missing. */
+TERN_EXTERN int tern_set_allocator(const tern_allocator *allocator);
 
 /* ------------------------------------------------------------------ */
 /* gRPC status codes: how an *RPC* ended (grpc doc/statuscodes.md). */
@@ -61,7 +121,7 @@ typedef enum tern_status_code {
 } tern_status_code;
 
 /* "OK", "CANCELLED", ... "UNAUTHENTICATED"; "UNKNOWN" for other values. */
-const char *tern_status_code_name(tern_status_code code);
+TERN_EXTERN const char *tern_status_code_name(tern_status_code code);
 
 /* The end of an RPC as the client sees it. `message` is malloc'd (or NULL)
  * and released by tern_status_clear(). */
@@ -73,7 +133,7 @@ typedef struct tern_status {
 #define TERN_STATUS_INIT {TERN_STATUS_OK, NULL}
 
 /* Frees the message and resets to OK. Safe on an already clear status. */
-void tern_status_clear(tern_status *status);
+TERN_EXTERN void tern_status_clear(tern_status *status);
 
 /* ------------------------------------------------------------------ */
 /* Metadata: an ordered list of (key, value) pairs. Keys are lower-case
@@ -83,32 +143,32 @@ void tern_status_clear(tern_status *status);
 typedef struct tern_metadata tern_metadata;
 
 /* Returns TERN_OK or TERN_ENOMEM. Free with tern_metadata_free(). */
-int tern_metadata_new(tern_metadata **md_out);
-void tern_metadata_free(tern_metadata *md);
+TERN_EXTERN int tern_metadata_new(tern_metadata **md_out);
+TERN_EXTERN void tern_metadata_free(tern_metadata *md);
 
 /* Appends a copy of key and value. The key is lower-cased. TERN_EINVAL for
  * an invalid key, or a non "-bin" value with bytes outside 0x20..0x7e. */
-int tern_metadata_add(tern_metadata *md, const char *key, const char *value);
-int tern_metadata_add_bin(tern_metadata *md, const char *key,
+TERN_EXTERN int tern_metadata_add(tern_metadata *md, const char *key, const char *value);
+TERN_EXTERN int tern_metadata_add_bin(tern_metadata *md, const char *key,
                           const void *value, size_t len);
 
-size_t tern_metadata_count(const tern_metadata *md);
+TERN_EXTERN size_t tern_metadata_count(const tern_metadata *md);
 
 /* Entry i (0-based): borrowed pointers valid until the list is changed or
  * freed. Values are NUL-terminated; len excludes the NUL. TERN_EINVAL when
  * i is out of range. */
-int tern_metadata_get_at(const tern_metadata *md, size_t i, const char **key,
+TERN_EXTERN int tern_metadata_get_at(const tern_metadata *md, size_t i, const char **key,
                          const char **value, size_t *len);
 
 /* First value for key, or NULL. len_out may be NULL. */
-const char *tern_metadata_get(const tern_metadata *md, const char *key,
+TERN_EXTERN const char *tern_metadata_get(const tern_metadata *md, const char *key,
                               size_t *len_out);
 
 /* Removes every entry. */
-void tern_metadata_clear(tern_metadata *md);
+TERN_EXTERN void tern_metadata_clear(tern_metadata *md);
 
 /* Adds "authorization: Bearer <token>" (call credentials). */
-int tern_metadata_add_bearer(tern_metadata *md, const char *token);
+TERN_EXTERN int tern_metadata_add_bearer(tern_metadata *md, const char *token);
 
 /* ------------------------------------------------------------------ */
 /* Message compression (grpc doc/compression.md). */
@@ -121,7 +181,7 @@ typedef enum tern_compression {
 } tern_compression;
 
 /* "identity", "deflate", "gzip" (DEFAULT gives "identity"). */
-const char *tern_compression_name(tern_compression c);
+TERN_EXTERN const char *tern_compression_name(tern_compression c);
 
 /* Write flag: send this message uncompressed even when the call
  * compresses (grpc's WriteOptions::set_no_compression). */
@@ -133,6 +193,7 @@ const char *tern_compression_name(tern_compression c);
  * set one of each pair. */
 
 typedef struct tern_tls_options {
+  uint32_t struct_size; /* sizeof(tern_tls_options): TERN_TLS_OPTIONS_INIT */
   /* Our certificate chain and key: required for a server; for a client,
    * only to present a certificate (mutual TLS). */
   const char *cert_chain_file;
@@ -150,13 +211,15 @@ typedef struct tern_tls_options {
   const char *server_host_override;
 } tern_tls_options;
 
-#define TERN_TLS_OPTIONS_INIT {NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL}
+/* Everything unset. */
+#define TERN_TLS_OPTIONS_INIT TERN_SIZED_INIT(tern_tls_options)
 
 /* ------------------------------------------------------------------ */
 /* Messages and methods. The core never includes protobuf-c: a codec is a
  * small vtable; tern/protobuf_c.h provides the one generated code uses. */
 
 typedef struct tern_codec {
+  uint32_t struct_size; /* sizeof(tern_codec) */
   /* Serialized size of msg. */
   size_t (*encoded_size)(const void *type, const void *msg);
   /* Writes exactly encoded_size() bytes to out; returns that count. */
@@ -197,6 +260,7 @@ typedef tern_status_code (*tern_invoke_fn)(const void *handlers,
                                            void *response, void *user_data);
 
 typedef struct tern_method {
+  uint32_t struct_size;      /* sizeof(tern_method) */
   const char *name;          /* "GetFeature" */
   const char *path;          /* "/routeguide.RouteGuide/GetFeature" */
   tern_method_kind kind;
@@ -207,8 +271,11 @@ typedef struct tern_method {
 } tern_method;
 
 typedef struct tern_service {
+  uint32_t struct_size; /* sizeof(tern_service) */
   const char *name; /* full name: "routeguide.RouteGuide" */
   size_t n_methods;
+  /* n_methods entries, all of methods[0].struct_size bytes (the array's
+   * stride: an older binary's tern_method may be smaller). */
   const tern_method *methods;
 } tern_service;
 
@@ -218,6 +285,7 @@ typedef struct tern_service {
 typedef struct tern_server tern_server;
 
 typedef struct tern_server_options {
+  uint32_t struct_size; /* sizeof(tern_server_options) */
   int workers;          /* blocking-handler pool size; 0 = 10 */
   int io_threads;       /* 0 = 1 */
   /* Largest message accepted, in bytes; 0 = 4 MiB; -1 = no limit. */
@@ -242,21 +310,21 @@ typedef struct tern_server_options {
   uint32_t reset_rate;             /* once, then 33/s; more: GOAWAY */
 } tern_server_options;
 
-/* All zeros: every field at its default. */
-#define TERN_SERVER_OPTIONS_INIT {0}
+/* Every field at its default (zero). */
+#define TERN_SERVER_OPTIONS_INIT TERN_SIZED_INIT(tern_server_options)
 
 /* opts may be NULL for the defaults (copied). */
-int tern_server_new(tern_server **server_out, const tern_server_options *opts);
+TERN_EXTERN int tern_server_new(tern_server **server_out, const tern_server_options *opts);
 
 /* Listens on "host:port" ("[::]:50051", "127.0.0.1:0", "localhost:0") or
  * "unix:/path". Port 0 picks a free port; the bound port is written to
  * *port_out when port_out is not NULL. Before tern_server_start only. */
-int tern_server_add_insecure_port(tern_server *server, const char *addr,
+TERN_EXTERN int tern_server_add_insecure_port(tern_server *server, const char *addr,
                                   int *port_out);
 
 /* The same over TLS. TERN_EINVAL when the certificate, key or CA cannot be
  * loaded (the reason is logged). */
-int tern_server_add_secure_port(tern_server *server, const char *addr,
+TERN_EXTERN int tern_server_add_secure_port(tern_server *server, const char *addr,
                                 const tern_tls_options *tls, int *port_out);
 
 /* Handlers run on the worker pool and may block (the default). */
@@ -282,95 +350,95 @@ typedef tern_status_code (*tern_authorize_fn)(tern_server_call *call,
                                               void *user_data);
 
 /* Before start only. NULL removes it. */
-int tern_server_set_authorizer(tern_server *server, tern_authorize_fn fn,
+TERN_EXTERN int tern_server_set_authorizer(tern_server *server, tern_authorize_fn fn,
                                void *user_data);
 
 /* Adds a service. `handlers` (a generated servicer struct) is borrowed for
  * the server's life; user_data is passed to every handler. Before start
  * only. TERN_EEXIST when the service name is already registered. */
-int tern_server_register(tern_server *server, const tern_service *service,
+TERN_EXTERN int tern_server_register(tern_server *server, const tern_service *service,
                          const void *handlers, void *user_data,
                          unsigned flags);
 
-int tern_server_start(tern_server *server);
+TERN_EXTERN int tern_server_start(tern_server *server);
 
 /* Blocks until the server has shut down. */
-int tern_server_wait(tern_server *server);
+TERN_EXTERN int tern_server_wait(tern_server *server);
 
 /* Graceful shutdown: stop accepting, GOAWAY to every connection, let
  * in-flight calls finish for up to grace_ms (negative: forever), then
  * cancel the rest. Returns when every call and connection is gone. Any
  * thread but a handler's. */
-int tern_server_shutdown(tern_server *server, int64_t grace_ms);
+TERN_EXTERN int tern_server_shutdown(tern_server *server, int64_t grace_ms);
 
 /* Shuts down with grace 0 if still running, then frees. */
-void tern_server_free(tern_server *server);
+TERN_EXTERN void tern_server_free(tern_server *server);
 
 /* --- inside a handler ------------------------------------------------ */
 
 /* Metadata the client sent. Borrowed for the call's life. */
-const tern_metadata *tern_server_call_metadata(const tern_server_call *call);
+TERN_EXTERN const tern_metadata *tern_server_call_metadata(const tern_server_call *call);
 
 /* The ":path" and ":authority" of the request. */
-const char *tern_server_call_method(const tern_server_call *call);
-const char *tern_server_call_authority(const tern_server_call *call);
+TERN_EXTERN const char *tern_server_call_method(const tern_server_call *call);
+TERN_EXTERN const char *tern_server_call_authority(const tern_server_call *call);
 
 /* Adds initial metadata (sent with the first message or the status) and
  * trailing metadata. Copied. */
-int tern_server_call_add_header(tern_server_call *call, const char *key,
+TERN_EXTERN int tern_server_call_add_header(tern_server_call *call, const char *key,
                                 const char *value);
-int tern_server_call_add_header_bin(tern_server_call *call, const char *key,
+TERN_EXTERN int tern_server_call_add_header_bin(tern_server_call *call, const char *key,
                                     const void *value, size_t len);
-int tern_server_call_add_trailer(tern_server_call *call, const char *key,
+TERN_EXTERN int tern_server_call_add_trailer(tern_server_call *call, const char *key,
                                  const char *value);
-int tern_server_call_add_trailer_bin(tern_server_call *call, const char *key,
+TERN_EXTERN int tern_server_call_add_trailer_bin(tern_server_call *call, const char *key,
                                      const void *value, size_t len);
 
 /* Sends the initial metadata now instead of with the first message. */
-int tern_server_call_send_headers(tern_server_call *call);
+TERN_EXTERN int tern_server_call_send_headers(tern_server_call *call);
 
 /* The message that goes with a non-OK status the handler returns. */
-int tern_server_call_set_message(tern_server_call *call, const char *msg);
+TERN_EXTERN int tern_server_call_set_message(tern_server_call *call, const char *msg);
 
 /* Compresses the messages this call sends from now on (when the client
  * accepts that algorithm; identity otherwise). */
-int tern_server_call_set_compression(tern_server_call *call,
+TERN_EXTERN int tern_server_call_set_compression(tern_server_call *call,
                                      tern_compression c);
 
 /* Non-zero when the last request message taken (the request of a unary or
  * server-streaming call, or the last tern_server_call_read) arrived
  * compressed. */
-int tern_server_call_message_compressed(const tern_server_call *call);
+TERN_EXTERN int tern_server_call_message_compressed(const tern_server_call *call);
 
 /* Non-zero once the client cancelled, the deadline passed or the
  * connection went away. Handlers of long calls should poll it. */
-int tern_server_call_is_cancelled(const tern_server_call *call);
+TERN_EXTERN int tern_server_call_is_cancelled(const tern_server_call *call);
 
 /* Over mutual TLS: the client certificate's subject common name, or NULL
  * (no TLS, or no client certificate). Borrowed for the call's life. */
-const char *tern_server_call_peer_identity(const tern_server_call *call);
+TERN_EXTERN const char *tern_server_call_peer_identity(const tern_server_call *call);
 
 /* Milliseconds until the call's deadline; INT64_MAX when it has none. */
-int64_t tern_server_call_time_remaining_ms(const tern_server_call *call);
+TERN_EXTERN int64_t tern_server_call_time_remaining_ms(const tern_server_call *call);
 
 /* A pointer kept for the handler across the runs of an inline streaming
  * handler (NULL at first). Memory from tern_server_call_alloc is freed
  * with the call. */
-void tern_server_call_set_state(tern_server_call *call, void *state);
-void *tern_server_call_state(const tern_server_call *call);
+TERN_EXTERN void tern_server_call_set_state(tern_server_call *call, void *state);
+TERN_EXTERN void *tern_server_call_state(const tern_server_call *call);
 
 /* Memory that lives until the call ends: for strings and sub-messages a
  * handler puts in its response. NULL when out of memory. */
-void *tern_server_call_alloc(tern_server_call *call, size_t size);
-char *tern_server_call_strdup(tern_server_call *call, const char *s);
+TERN_EXTERN void *tern_server_call_alloc(tern_server_call *call, size_t size);
+TERN_EXTERN char *tern_server_call_strdup(tern_server_call *call, const char *s);
 
 /* Streaming: sends one response message (encoded before returning; msg is
  * borrowed). Blocks while the client's flow-control window is full; an
  * inline handler gets TERN_EAGAIN instead. TERN_ECLOSED when the call has
  * ended. */
-int tern_server_call_write(tern_server_call *call, const void *msg);
+TERN_EXTERN int tern_server_call_write(tern_server_call *call, const void *msg);
 /* The same with TERN_WRITE_* flags. */
-int tern_server_call_write_flags(tern_server_call *call, const void *msg,
+TERN_EXTERN int tern_server_call_write_flags(tern_server_call *call, const void *msg,
                                  unsigned flags);
 
 /* Streaming: the next request message. Returns 1 and a new message in
@@ -378,7 +446,7 @@ int tern_server_call_write_flags(tern_server_call *call, const void *msg,
  * NULL)), 0 when the client half-closed, or a negative TERN_E* (the call
  * was cancelled or the message did not decode; the handler should return).
  * Inline handlers get TERN_EAGAIN when no message has arrived yet. */
-int tern_server_call_read(tern_server_call *call, void **msg_out);
+TERN_EXTERN int tern_server_call_read(tern_server_call *call, void **msg_out);
 
 /* ------------------------------------------------------------------ */
 /* Channel: a client's connection to a target. */
@@ -386,6 +454,7 @@ int tern_server_call_read(tern_server_call *call, void **msg_out);
 typedef struct tern_channel tern_channel;
 
 typedef struct tern_channel_options {
+  uint32_t struct_size; /* sizeof(tern_channel_options) */
   int64_t max_receive_message_size; /* 0 = 4 MiB, -1 = no limit */
   int64_t initial_backoff_ms;       /* 0 = 1000 */
   int64_t max_backoff_ms;           /* 0 = 120000 */
@@ -408,8 +477,8 @@ typedef struct tern_channel_options {
   int64_t dns_min_resolution_interval_ms;
 } tern_channel_options;
 
-/* All zeros / NULL: every field at its default. */
-#define TERN_CHANNEL_OPTIONS_INIT {0}
+/* Every field at its default (zero / NULL). */
+#define TERN_CHANNEL_OPTIONS_INIT TERN_SIZED_INIT(tern_channel_options)
 
 /* Targets: "host:port", "dns:///host:port", "dns://1.2.3.4:53/host:port"
  * (that DNS server; an IP literal), "ipv4:1.2.3.4:5,6.7.8.9:10",
@@ -419,7 +488,7 @@ typedef struct tern_channel_options {
  * reconnects with exponential backoff and jitter, and looks the name up
  * again after failures (see dns_min_resolution_interval_ms). opts may be
  * NULL. TERN_EADDR for a target that does not parse. */
-int tern_channel_new(tern_channel **channel_out, const char *target,
+TERN_EXTERN int tern_channel_new(tern_channel **channel_out, const char *target,
                      const tern_channel_options *opts);
 
 typedef enum tern_connectivity_state {
@@ -431,15 +500,16 @@ typedef enum tern_connectivity_state {
 } tern_connectivity_state;
 
 /* Starts connecting if idle. */
-int tern_channel_connect(tern_channel *channel);
-tern_connectivity_state tern_channel_state(tern_channel *channel);
+TERN_EXTERN int tern_channel_connect(tern_channel *channel);
+TERN_EXTERN tern_connectivity_state tern_channel_state(tern_channel *channel);
 
 /* Cancels every call still running (they end CANCELLED) and frees. Calls,
  * futures and streams made on it must be freed by their owners. */
-void tern_channel_free(tern_channel *channel);
+TERN_EXTERN void tern_channel_free(tern_channel *channel);
 
 /* Per-call options; everything optional. */
 typedef struct tern_call_options {
+  uint32_t struct_size;          /* sizeof(tern_call_options) */
   int64_t timeout_ms;            /* 0 = no deadline */
   const tern_metadata *metadata; /* sent as request headers; copied */
   /* Filled (appended) with the response's initial and trailing metadata
@@ -452,8 +522,8 @@ typedef struct tern_call_options {
   const tern_metadata *credentials;
 } tern_call_options;
 
-/* All zeros / NULL: every field at its default. */
-#define TERN_CALL_OPTIONS_INIT {0}
+/* Every field at its default (zero / NULL). */
+#define TERN_CALL_OPTIONS_INIT TERN_SIZED_INIT(tern_call_options)
 
 /* --- unary ------------------------------------------------------------ */
 
@@ -462,7 +532,7 @@ typedef struct tern_call_options {
  * status_out (may be NULL) receives code and message. Local failures are
  * reported as statuses too (INTERNAL, RESOURCE_EXHAUSTED...). opts may be
  * NULL. Any thread but the channel's own. */
-tern_status_code tern_unary_call(tern_channel *channel,
+TERN_EXTERN tern_status_code tern_unary_call(tern_channel *channel,
                                  const tern_method *method,
                                  const void *request, void **response_out,
                                  const tern_call_options *opts,
@@ -476,7 +546,7 @@ typedef void (*tern_unary_cb)(const tern_status *status, void *response,
 
 /* Starts a unary call and returns at once; cb runs exactly once when it
  * ends, unless this returns an error. */
-int tern_unary_call_async(tern_channel *channel, const tern_method *method,
+TERN_EXTERN int tern_unary_call_async(tern_channel *channel, const tern_method *method,
                           const void *request, const tern_call_options *opts,
                           tern_unary_cb cb, void *user_data);
 
@@ -485,26 +555,26 @@ int tern_unary_call_async(tern_channel *channel, const tern_method *method,
 typedef struct tern_future tern_future;
 
 /* Starts a unary call whose result is collected through a future. */
-int tern_unary_call_future(tern_channel *channel, const tern_method *method,
+TERN_EXTERN int tern_unary_call_future(tern_channel *channel, const tern_method *method,
                            const void *request, const tern_call_options *opts,
                            tern_future **future_out);
 
 /* Waits until done: TERN_OK, or TERN_ETIMEDOUT after timeout_ms (negative
  * waits forever). */
-int tern_future_wait(tern_future *future, int64_t timeout_ms);
-int tern_future_done(tern_future *future);
+TERN_EXTERN int tern_future_wait(tern_future *future, int64_t timeout_ms);
+TERN_EXTERN int tern_future_done(tern_future *future);
 
 /* Waits, then hands over the result: the response (owned by the caller;
  * NULL unless OK) and the status. Only once per future. */
-tern_status_code tern_future_result(tern_future *future, void **response_out,
+TERN_EXTERN tern_status_code tern_future_result(tern_future *future, void **response_out,
                                     tern_status *status_out);
 
 /* Cancels the call behind the future; it ends CANCELLED unless it had
  * already ended. */
-void tern_future_cancel(tern_future *future);
+TERN_EXTERN void tern_future_cancel(tern_future *future);
 
 /* Cancels if needed and frees. */
-void tern_future_free(tern_future *future);
+TERN_EXTERN void tern_future_free(tern_future *future);
 
 /* --- streaming calls ---------------------------------------------- */
 
@@ -512,52 +582,52 @@ typedef struct tern_call tern_call;
 
 /* Starts a streaming call (any kind). For server-streaming, write the one
  * request then close_send (the generated stubs do this). */
-int tern_call_start(tern_channel *channel, const tern_method *method,
+TERN_EXTERN int tern_call_start(tern_channel *channel, const tern_method *method,
                     const tern_call_options *opts, tern_call **call_out);
 
 /* Sends one message (encoded before returning; msg borrowed). Blocks while
  * the flow-control window is full. TERN_ECLOSED if the call has ended
  * (finish tells how), TERN_ESTATE after close_send. */
-int tern_call_write(tern_call *call, const void *msg);
+TERN_EXTERN int tern_call_write(tern_call *call, const void *msg);
 
 /* The same with TERN_WRITE_* flags. */
-int tern_call_write_flags(tern_call *call, const void *msg, unsigned flags);
+TERN_EXTERN int tern_call_write_flags(tern_call *call, const void *msg, unsigned flags);
 
 /* Non-zero when the last message tern_call_read (or close_and_recv)
  * returned arrived compressed. */
-int tern_call_message_compressed(const tern_call *call);
+TERN_EXTERN int tern_call_message_compressed(const tern_call *call);
 
 /* Half-closes: no more messages from this side. */
-int tern_call_close_send(tern_call *call);
+TERN_EXTERN int tern_call_close_send(tern_call *call);
 
 /* Next response message: 1 and a new message (caller frees), 0 at the end
  * of the stream (then finish gives the status), or a negative TERN_E*.
  * Reading and writing may happen on different threads. */
-int tern_call_read(tern_call *call, void **msg_out);
+TERN_EXTERN int tern_call_read(tern_call *call, void **msg_out);
 
 /* Waits for the call to end and returns its status; discards unread
  * messages. Fills the options' headers_out / trailers_out. */
-tern_status_code tern_call_finish(tern_call *call, tern_status *status_out);
+TERN_EXTERN tern_status_code tern_call_finish(tern_call *call, tern_status *status_out);
 
 /* Client-streaming: close_send, then wait for the single response. */
-tern_status_code tern_call_close_and_recv(tern_call *call,
+TERN_EXTERN tern_status_code tern_call_close_and_recv(tern_call *call,
                                           void **response_out,
                                           tern_status *status_out);
 
 /* Client-streaming: close_send, and collect the response through a future
  * (the call must stay alive until the future is done). */
-int tern_call_close_and_recv_future(tern_call *call,
+TERN_EXTERN int tern_call_close_and_recv_future(tern_call *call,
                                     tern_future **future_out);
 
 /* Initial metadata from the server, once it has arrived (blocks until then
  * or the end of the call). Borrowed for the call's life. */
-const tern_metadata *tern_call_headers(tern_call *call);
+TERN_EXTERN const tern_metadata *tern_call_headers(tern_call *call);
 
 /* Cancels: RST_STREAM(CANCEL) to the server; the call ends CANCELLED. */
-void tern_call_cancel(tern_call *call);
+TERN_EXTERN void tern_call_cancel(tern_call *call);
 
 /* Cancels if still running and frees. */
-void tern_call_free(tern_call *call);
+TERN_EXTERN void tern_call_free(tern_call *call);
 
 #ifdef __cplusplus
 }

@@ -27,7 +27,7 @@ static inline void *alloc_locked(struct tern_call *call, size_t size) {
       n = 65536 / unit;
     if (n < units)
       n = units;
-    b = malloc(sizeof(*b) + n * unit);
+    b = tern__malloc(sizeof(*b) + n * unit);
     if (!b)
       return NULL;
     b->units = n;
@@ -75,12 +75,12 @@ tern__msg *tern__call_msg_new(struct tern_call *call, int dir, size_t len) {
   if (!m && call) {
     m = __atomic_exchange_n(&call->spare[dir], NULL, __ATOMIC_ACQ_REL);
     if (m && m->cap < len) {
-      free(m);
+      tern__free(m);
       m = NULL;
     }
   }
   if (!m) {
-    m = malloc(sizeof(*m) + len);
+    m = tern__malloc(sizeof(*m) + len);
     if (!m)
       return NULL;
     m->in_arena = 0;
@@ -101,7 +101,7 @@ void tern__call_msg_free(struct tern_call *call, tern__msg *m) {
     /* Keep the newest buffer: the one more likely to be the right size. */
     m = __atomic_exchange_n(&call->spare[m->dir], m, __ATOMIC_ACQ_REL);
   }
-  free(m);
+  tern__free(m);
 }
 
 void tern__call_msg_free_all(struct tern_call *call, tern__msg *m) {
@@ -119,7 +119,7 @@ void tern__call_arena_free(struct tern_call *call) {
   call->spare[0] = call->spare[1] = NULL;
   while (b) {
     tern__arena_block *next = b->next;
-    free(b);
+    tern__free(b);
     b = next;
   }
   call->arena = NULL;

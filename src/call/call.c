@@ -61,8 +61,8 @@ void tern__call_cleanup(struct tern_call *call) {
   tern_metadata_free(call->in_md);
   tern_metadata_free(call->trailers);
   tern_metadata_free(call->out_headers);
-  free(call->message);
-  free(call->grpc_message);
+  tern__free(call->message);
+  tern__free(call->grpc_message);
   if (call->sync_ready) {
     pthread_cond_destroy(&call->cv);
     pthread_mutex_destroy(&call->mu);
@@ -511,8 +511,8 @@ int tern__call_rewind(struct tern_call *call) {
 /* ---- status and the end ------------------------------------------------------ */
 
 static void replace_message(struct tern_call *call, const char *msg) {
-  free(call->message);
-  call->message = msg ? strdup(msg) : NULL;
+  tern__free(call->message);
+  call->message = msg ? tern__strdup(msg) : NULL;
 }
 
 int tern__call_end(struct tern_call *call, tern_status_code code,
@@ -589,17 +589,17 @@ void tern__call_http_error(struct tern_call *call, const char *status) {
 }
 
 int tern__call_set_message(struct tern_call *call, const char *msg) {
-  char *copy = msg ? strdup(msg) : NULL;
+  char *copy = msg ? tern__strdup(msg) : NULL;
   if (msg && !copy)
     return TERN_ENOMEM;
   tern__call_lock(call);
   if (!call->out_closed) {
-    free(call->message);
+    tern__free(call->message);
     call->message = copy;
     copy = NULL;
   }
   tern__call_unlock(call);
-  free(copy);
+  tern__free(copy);
   return TERN_OK;
 }
 

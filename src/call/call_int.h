@@ -232,6 +232,28 @@ static inline void tern__call_broadcast(struct tern_call *c) {
 
 /* ---- life (call.c) ------------------------------------------------------ */
 
+/* A method table a program compiled in (tern.h's ABI rule): its size
+ * covers the fields this version needs and those are set, as is its
+ * codec's. */
+static inline int tern__method_ok(const tern_method *m) {
+  const tern_codec *c;
+  if (!m || m->struct_size < TERN__SIZE_THROUGH(tern_method, invoke) ||
+      !m->path || !m->codec || (unsigned)m->kind > TERN_METHOD_BIDI_STREAMING)
+    return 0;
+  c = m->codec;
+  return c->struct_size >= TERN__SIZE_THROUGH(tern_codec, decode_with) &&
+         c->encoded_size && c->encode && c->decode && c->free_message &&
+         c->message_size && c->init_message;
+}
+
+/* Method i of a service: the array's stride is its first entry's
+ * struct_size (the sizeof of the program that built it). */
+static inline const tern_method *tern__service_method(const tern_service *s,
+                                                      size_t i) {
+  return (const tern_method *)(const void *)((const char *)s->methods +
+                                             i * s->methods[0].struct_size);
+}
+
 /* Creates a call with one reference, not shared. Zeroes every field (but
  * not the arena's inline bytes): the owner need not. */
 int tern__call_init(struct tern_call *call, int is_client,
@@ -242,7 +264,7 @@ int tern__call_init(struct tern_call *call, int is_client,
  * rest is left to tern__call_init. Not calloc, which skips glibc's
  * thread cache. */
 static inline void *tern__call_object_new(size_t size) {
-  char *p = malloc(size);
+  char *p = tern__malloc(size);
   if (p)
     memset(p + sizeof(struct tern_call), 0, size - sizeof(struct tern_call));
   return p;

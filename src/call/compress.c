@@ -121,7 +121,7 @@ int tern__decompress(tern_compression alg, const uint8_t *in, size_t n,
         if (max >= 0 && cap > (size_t)max + 1)
           cap = (size_t)max + 1;
       }
-      nb = realloc(buf, cap ? cap : 1);
+      nb = tern__realloc(buf, cap ? cap : 1);
       if (!nb) {
         rv = TERN_ENOMEM;
         break;
@@ -147,7 +147,7 @@ int tern__decompress(tern_compression alg, const uint8_t *in, size_t n,
   }
   inflateEnd(&zs);
   if (rv != TERN_OK) {
-    free(buf);
+    tern__free(buf);
     return rv;
   }
   *out = buf;

@@ -28,16 +28,16 @@ int tern__call_encode(struct tern_call *call, const tern_method *method,
   if (n > UINT32_MAX)
     return TERN_EINVAL;
   if (alg == TERN_COMPRESS_DEFLATE || alg == TERN_COMPRESS_GZIP) {
-    uint8_t *tmp = malloc(n ? n : 1);
+    uint8_t *tmp = tern__malloc(n ? n : 1);
     int rv;
     if (!tmp)
       return TERN_ENOMEM;
     if (n > 0 && codec->encode(type, msg, tmp) != n) {
-      free(tmp);
+      tern__free(tmp);
       return TERN_EINVAL;
     }
     rv = tern__compress_frame(call, (tern_compression)alg, tmp, n, out);
-    free(tmp);
+    tern__free(tmp);
     return rv;
   }
   m = tern__call_msg_new(call, TERN__MSG_OUT, 5 + n);
@@ -84,7 +84,7 @@ static int decode_msg(struct tern_call *call, const void *type,
   if (rv != TERN_OK)
     return rv;
   rv = decode_bytes(call, type, plain, plen, msg_out, arena);
-  free(plain);
+  tern__free(plain);
   return rv;
 }
 

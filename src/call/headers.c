@@ -22,7 +22,7 @@ static void add_md(tern__hdrs *l, const tern_metadata *md) {
     if (tern__metadata_key_reserved(k, klen))
       continue;
     if (tern__metadata_is_bin_key(k, klen)) {
-      char *enc = tern__hdrs_own(l, malloc(tern__base64_encoded_len(vlen) + 1));
+      char *enc = tern__hdrs_own(l, tern__malloc(tern__base64_encoded_len(vlen) + 1));
       size_t elen;
       if (!enc)
         return;
@@ -220,7 +220,7 @@ static int client_header(tern__attempt *a, const uint8_t *name,
   } else if (name_is(name, nlen, "grpc-accept-encoding")) {
     call->peer_accept = tern__accept_encoding_parse((const char *)value, vlen);
   } else if (name_is(name, nlen, "grpc-message")) {
-    free(call->grpc_message);
+    tern__free(call->grpc_message);
     call->grpc_message =
         tern__percent_decode((const char *)value, vlen, NULL);
   } else if (!tern__metadata_key_reserved((const char *)name, nlen)) {

@@ -68,13 +68,13 @@ static void channel_destroy(tern_channel *ch) {
   if (ch->own_loop)
     tern__loop_free(ch->set.loop);
   tern__target_free(&ch->target);
-  free(ch->authority);
-  free(ch->user_agent);
+  tern__free(ch->authority);
+  tern__free(ch->user_agent);
   tern__tls_ctx_unref(ch->tls);
-  free(ch->tls_host);
+  tern__free(ch->tls_host);
   tern_metadata_free(ch->credentials);
   pthread_mutex_destroy(&ch->mu);
-  free(ch);
+  tern__free(ch);
 }
 
 void tern__channel_unref(tern_channel *ch) {
@@ -273,11 +273,11 @@ void tern__channel_remove_user(tern_channel *ch, tern__channel_user *u) {
 /* The settings from the options: strings, TLS, credentials. */
 static int channel_setup(tern_channel *ch, const tern_channel_options *o) {
   size_t ualen;
-  ch->authority = strdup(o->authority ? o->authority : ch->target.authority);
+  ch->authority = tern__strdup(o->authority ? o->authority : ch->target.authority);
   if (!ch->authority)
     return TERN_ENOMEM;
   ualen = (o->user_agent_prefix ? strlen(o->user_agent_prefix) + 1 : 0) + 32;
-  ch->user_agent = malloc(ualen);
+  ch->user_agent = tern__malloc(ualen);
   if (!ch->user_agent)
     return TERN_ENOMEM;
   snprintf(ch->user_agent, ualen, "%s%stern-c/%s",
@@ -299,9 +299,9 @@ static int channel_setup(tern_channel *ch, const tern_channel_options *o) {
      * certificate check then says what is wrong with it. */
     if (tern__hostport_split(ch->authority, strlen(ch->authority),
                              TERN__HOSTPORT_PORT_ZERO, &hp) == TERN_OK)
-      ch->tls_host = strndup(hp.host, hp.host_len);
+      ch->tls_host = tern__strndup(hp.host, hp.host_len);
     else
-      ch->tls_host = strdup(ch->authority);
+      ch->tls_host = tern__strdup(ch->authority);
     if (!ch->tls_host)
       return TERN_ENOMEM;
   }
@@ -327,9 +327,10 @@ static int channel_new(tern_channel **channel_out, const char *target,
   int rv;
   if (!channel_out || !target)
     return TERN_EINVAL;
-  if (opts)
-    o = *opts;
-  ch = calloc(1, sizeof(*ch));
+  if (opts &&
+      tern__struct_in(&o, sizeof(o), opts, TERN__OPTIONS_MIN_SIZE) != TERN_OK)
+    return TERN_EINVAL;
+  ch = tern__calloc(1, sizeof(*ch));
   if (!ch)
     return TERN_ENOMEM;
   rv = tern__target_parse(target, &ch->target);
@@ -381,14 +382,14 @@ fail_loop:
 fail_mu:
   pthread_mutex_destroy(&ch->mu);
 fail_setup:
-  free(ch->tls_host);
+  tern__free(ch->tls_host);
   tern__tls_ctx_unref(ch->tls);
   tern_metadata_free(ch->credentials);
-  free(ch->user_agent);
-  free(ch->authority);
+  tern__free(ch->user_agent);
+  tern__free(ch->authority);
   tern__target_free(&ch->target);
 fail_alloc:
-  free(ch);
+  tern__free(ch);
   return rv;
 }
 

@@ -263,7 +263,7 @@ static void cc_destroy(struct tern_call *c) {
   tern_metadata_free(cc->send_md);
   tern_metadata_free(cc->credentials);
   tern__call_cleanup(c);
-  free(cc);
+  tern__free(cc);
   tern__channel_unref(ch);
 }
 
@@ -305,9 +305,16 @@ static int call_new(tern_channel *ch, const tern_method *method,
                     const tern_call_options *opts, int share,
                     client_call **out) {
   const tern__channel_settings *set;
+  tern_call_options copy;
   client_call *cc;
-  if (!ch || !method || !out)
+  if (!ch || !method || !out || !tern__method_ok(method))
     return TERN_EINVAL;
+  if (opts && opts->struct_size != sizeof(*opts)) {
+    if (tern__struct_in(&copy, sizeof(copy), opts, TERN__OPTIONS_MIN_SIZE) !=
+        TERN_OK)
+      return TERN_EINVAL;
+    opts = &copy;
+  }
   set = tern__channel_settings_of(ch);
   cc = tern__call_object_new(sizeof(*cc));
   if (!cc)
@@ -316,7 +323,7 @@ static int call_new(tern_channel *ch, const tern_method *method,
                       set->max_recv) != TERN_OK ||
       (share && tern__call_share(&cc->c) != TERN_OK)) {
     tern__call_cleanup(&cc->c);
-    free(cc);
+    tern__free(cc);
     return TERN_ENOMEM;
   }
   cc->channel = ch;
@@ -331,7 +338,7 @@ static int call_new(tern_channel *ch, const tern_method *method,
           tern__metadata_append(cc->send_md, opts->metadata) != TERN_OK) {
         tern_metadata_free(cc->send_md);
         tern__call_cleanup(&cc->c);
-        free(cc);
+        tern__free(cc);
         return TERN_ENOMEM;
       }
     }
@@ -342,7 +349,7 @@ static int call_new(tern_channel *ch, const tern_method *method,
       tern_metadata_free(cc->send_md);
       tern_metadata_free(cc->credentials);
       tern__call_cleanup(&cc->c);
-      free(cc);
+      tern__free(cc);
       return TERN_ENOMEM;
     }
     if (opts->compression != TERN_COMPRESS_DEFAULT)
@@ -441,9 +448,9 @@ static tern_status_code wait_done(tern_call *call, tern_status *status_out) {
   code = call->code;
   fill_md_out(CC(call));
   if (status_out) {
-    free(status_out->message);
+    tern__free(status_out->message);
     status_out->code = code;
-    status_out->message = call->message ? strdup(call->message) : NULL;
+    status_out->message = call->message ? tern__strdup(call->message) : NULL;
   }
   pthread_mutex_unlock(&call->mu);
   return code;
@@ -600,7 +607,7 @@ int tern_unary_call_future(tern_channel *ch, const tern_method *method,
     return TERN_ENOMEM;
   rv = unary_prepare(ch, method, request, opts, 1, &cc);
   if (rv != TERN_OK) {
-    free(f);
+    tern__free(f);
     return rv;
   }
   f->cc = cc;
@@ -688,5 +695,5 @@ void tern_future_free(tern_future *f) {
   if (f->unary)
     tern_call_cancel(&f->cc->c);
   tern__call_unref(&f->cc->c);
-  free(f);
+  tern__free(f);
 }

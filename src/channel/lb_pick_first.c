@@ -84,7 +84,7 @@ static void watch(tern__subchannel *sc, tern_connectivity_state st,
 static int build_list(pick_first *pf) {
   pf_sub *subs;
   size_t i, j, n = 0;
-  subs = malloc((pf->n_addrs ? pf->n_addrs : 1) * sizeof(*subs));
+  subs = tern__malloc((pf->n_addrs ? pf->n_addrs : 1) * sizeof(*subs));
   if (!subs)
     return -1;
   for (i = 0; i < pf->n_addrs; i++) {
@@ -107,7 +107,7 @@ static int build_list(pick_first *pf) {
   for (j = 0; j < pf->n_subs; j++)
     if (pf->subs[j].sc)
       pf->h->vt->subchannel_release(pf->h, pf->subs[j].sc);
-  free(pf->subs);
+  tern__free(pf->subs);
   pf->subs = subs;
   pf->n_subs = n;
   return 0;
@@ -241,14 +241,14 @@ static void pf_update(tern__lb *lb, const tern__resolved_addr *addrs,
   tern__subchannel *keep;
   if (n == 0)
     return;
-  copy = malloc(n * sizeof(*copy));
+  copy = tern__malloc(n * sizeof(*copy));
   if (!copy) {
     if (pf->n_addrs == 0) /* as a failed resolution: keep what we have */
       lb->vt->resolver_error(lb, "out of memory");
     return;
   }
   memcpy(copy, addrs, n * sizeof(*copy));
-  free(pf->addrs);
+  tern__free(pf->addrs);
   pf->addrs = copy;
   pf->n_addrs = n;
   pf->resolver_failed = 0;
@@ -331,9 +331,9 @@ static void pf_destroy(tern__lb *lb) {
   tern__timer_stop(pf->h->loop, &pf->retry_timer);
   for (i = 0; i < pf->n_subs; i++)
     pf->h->vt->subchannel_release(pf->h, pf->subs[i].sc);
-  free(pf->subs);
-  free(pf->addrs);
-  free(pf);
+  tern__free(pf->subs);
+  tern__free(pf->addrs);
+  tern__free(pf);
 }
 
 static const tern__lb_vt pick_first_vt = {"pick_first",      pf_update,

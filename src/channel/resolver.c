@@ -32,17 +32,17 @@ static void deliver_run(tern__task *task) {
   r->n_addrs = 0;
   r->has_result = 0;
   r->cb(r, status, addrs, n, status == TERN_OK ? NULL : why, r->user_data);
-  free(addrs);
+  tern__free(addrs);
 }
 
 void tern__resolver_deliver(tern__resolver *r, int status,
                             tern__resolved_addr *addrs, size_t n,
                             const char *why) {
   if (r->dead) {
-    free(addrs);
+    tern__free(addrs);
     return;
   }
-  free(r->addrs);
+  tern__free(r->addrs);
   r->addrs = addrs;
   r->n_addrs = status == TERN_OK ? n : 0;
   r->status = status;
@@ -68,7 +68,7 @@ void tern__resolver_free(tern__resolver *r) {
     return;
   r->dead = 1;
   r->vt->cancel(r);
-  free(r->addrs);
+  tern__free(r->addrs);
   r->addrs = NULL;
   r->has_result = 0;
   /* An event later in this turn may still point into r (an io of the dns
@@ -117,7 +117,7 @@ static void static_request(tern__resolver *base) {
   tern__resolved_addr *addrs;
   size_t i, n = 0;
   char why[256];
-  addrs = calloc(t->n_addrs ? t->n_addrs : 1, sizeof(*addrs));
+  addrs = tern__calloc(t->n_addrs ? t->n_addrs : 1, sizeof(*addrs));
   if (!addrs) {
     tern__resolver_deliver(base, TERN_ENOMEM, NULL, 0, "out of memory");
     return;
@@ -138,7 +138,7 @@ static void static_request(tern__resolver *base) {
     }
   }
   if (n == 0) {
-    free(addrs);
+    tern__free(addrs);
     tern__resolver_deliver(base, TERN_EADDR, NULL, 0,
                            why[0] ? why : "no addresses");
     return;
@@ -151,7 +151,7 @@ static void static_cancel(tern__resolver *base) {
 }
 
 static void static_release(tern__resolver *base) {
-  free(base);
+  tern__free(base);
 }
 
 static const tern__resolver_vtable static_vtable = {
@@ -190,7 +190,7 @@ int tern__resolver_new(tern__resolver **r_out, tern__loop *loop,
     if (rv != TERN_OK)
       return rv;
   } else {
-    static_resolver *s = calloc(1, sizeof(*s));
+    static_resolver *s = tern__calloc(1, sizeof(*s));
     if (!s)
       return TERN_ENOMEM;
     s->target = t;

@@ -100,7 +100,7 @@ static void sock_state_cb(void *data, ares_socket_t fd, int readable,
   if (!w) {
     w = spare;
     if (!w) {
-      w = calloc(1, sizeof(*w));
+      w = tern__calloc(1, sizeof(*w));
       if (!w) {
         /* Unwatched, the query ends by c-ares' timeout: an error, no
          * hang. */
@@ -129,7 +129,7 @@ static int copy_nodes(dns_resolver *r, const struct ares_addrinfo *res,
     n++;
   if (n == 0)
     return TERN_EADDR;
-  addrs = calloc(n, sizeof(*addrs));
+  addrs = tern__calloc(n, sizeof(*addrs));
   if (!addrs)
     return TERN_ENOMEM;
   n = 0;
@@ -153,7 +153,7 @@ static int copy_nodes(dns_resolver *r, const struct ares_addrinfo *res,
     }
   }
   if (n == 0) {
-    free(addrs);
+    tern__free(addrs);
     return TERN_EADDR;
   }
   *out = addrs;
@@ -253,10 +253,10 @@ static void dns_release(tern__resolver *base) {
   sock_watch *w, *next;
   for (w = r->watches; w; w = next) {
     next = w->next;
-    free(w);
+    tern__free(w);
   }
-  free(r->host);
-  free(r);
+  tern__free(r->host);
+  tern__free(r);
 }
 
 static const tern__resolver_vtable dns_vtable = {"dns", dns_request,
@@ -310,12 +310,12 @@ int tern__resolver_dns_new(tern__resolver **r_out, tern__loop *loop,
   pthread_once(&ares_once, ares_init_once);
   if (ares_init_status != ARES_SUCCESS)
     return ares_init_status == ARES_ENOMEM ? TERN_ENOMEM : TERN_ESYS;
-  r = calloc(1, sizeof(*r));
+  r = tern__calloc(1, sizeof(*r));
   if (!r)
     return TERN_ENOMEM;
-  r->host = strdup(host);
+  r->host = tern__strdup(host);
   if (!r->host) {
-    free(r);
+    tern__free(r);
     return TERN_ENOMEM;
   }
   r->port = port;
@@ -336,8 +336,8 @@ int tern__resolver_dns_new(tern__resolver **r_out, tern__loop *loop,
     rc = init_ares(r, dns_server, ARES_FLAG_NOCHECKRESP);
   }
   if (rc != ARES_SUCCESS) {
-    free(r->host);
-    free(r);
+    tern__free(r->host);
+    tern__free(r);
     return rc == ARES_ENOMEM ? TERN_ENOMEM
                              : rc == ARES_EBADSTR ? TERN_EADDR : TERN_ESYS;
   }

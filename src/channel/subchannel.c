@@ -40,7 +40,7 @@ static void unref(tern__subchannel *sc) {
     return;
   tern__timer_stop(sc->args.loop, &sc->connect_timer);
   tern__timer_stop(sc->args.loop, &sc->backoff_timer);
-  free(sc);
+  tern__free(sc);
 }
 
 /* The one place the state changes: the owner hears of it last, so that

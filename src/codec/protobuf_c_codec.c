@@ -73,6 +73,12 @@ static void pbc_init(const void *type, void *msg) {
 }
 
 const tern_codec tern_protobuf_c_codec = {
-    pbc_encoded_size, pbc_encode,       pbc_decode,
-    pbc_free,         pbc_message_size, pbc_init,
-    pbc_decode_with};
+    .struct_size = sizeof(tern_codec),
+    .encoded_size = pbc_encoded_size,
+    .encode = pbc_encode,
+    .decode = pbc_decode,
+    .free_message = pbc_free,
+    .message_size = pbc_message_size,
+    .init_message = pbc_init,
+    .decode_with = pbc_decode_with,
+};

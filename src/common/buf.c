@@ -22,7 +22,7 @@ int tern__buf_reserve(tern__buf *b, size_t extra) {
     }
     cap *= 2;
   }
-  p = realloc(b->data, cap);
+  p = tern__realloc(b->data, cap);
   if (!p)
     return TERN_ENOMEM;
   b->data = p;
@@ -53,7 +53,7 @@ void tern__buf_consume(tern__buf *b, size_t n) {
 }
 
 void tern__buf_free(tern__buf *b) {
-  free(b->data);
+  tern__free(b->data);
   b->data = NULL;
   b->len = 0;
   b->cap = 0;

@@ -71,7 +71,7 @@ const char *tern_status_code_name(tern_status_code code) {
 void tern_status_clear(tern_status *status) {
   if (!status)
     return;
-  free(status->message);
+  tern__free(status->message);
   status->message = NULL;
   status->code = TERN_STATUS_OK;
 }
@@ -188,14 +188,14 @@ void tern__status_set(tern_status *status, tern_status_code code,
   n = vsnprintf(NULL, 0, fmt, ap);
   va_end(ap);
   if (n >= 0) {
-    msg = malloc((size_t)n + 1);
+    msg = tern__malloc((size_t)n + 1);
     if (msg) {
       va_start(ap, fmt);
       vsnprintf(msg, (size_t)n + 1, fmt, ap);
       va_end(ap);
     }
   }
-  free(status->message);
+  tern__free(status->message);
   status->message = msg; /* NULL when out of memory: the code still counts */
   status->code = code;
 }

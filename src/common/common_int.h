@@ -14,13 +14,105 @@
 #include "common/queue.h"
 #include "tern/tern.h"
 
+/* ---- memory: every allocation of tern goes through these ---------------- */
+
+/* The process's allocator (tern_set_allocator); NULL functions: libc's. */
+extern tern_allocator tern__allocator;
+/* Set (relaxed atomic) by the first allocation: the allocator is fixed
+ * from then on. */
+extern int tern__allocator_used;
+
+static inline void tern__mem_mark_used(void) {
+  if (!__atomic_load_n(&tern__allocator_used, __ATOMIC_RELAXED))
+    __atomic_store_n(&tern__allocator_used, 1, __ATOMIC_RELAXED);
+}
+
+static inline void *tern__malloc(size_t n) {
+  tern__mem_mark_used();
+  if (tern__allocator.malloc)
+    return tern__allocator.malloc(n ? n : 1, tern__allocator.user_data);
+  return malloc(n);
+}
+
+static inline void *tern__realloc(void *p, size_t n) {
+  tern__mem_mark_used();
+  if (tern__allocator.realloc)
+    return tern__allocator.realloc(p, n ? n : 1, tern__allocator.user_data);
+  return realloc(p, n);
+}
+
+static inline void tern__free(void *p) {
+  if (!p)
+    return;
+  if (tern__allocator.free)
+    tern__allocator.free(p, tern__allocator.user_data);
+  else
+    free(p);
+}
+
+static inline void *tern__calloc(size_t count, size_t size) {
+  void *p;
+  if (size && count > SIZE_MAX / size)
+    return NULL;
+  if (!tern__allocator.malloc) {
+    tern__mem_mark_used();
+    return calloc(count, size);
+  }
+  p = tern__malloc(count * size);
+  if (p)
+    memset(p, 0, count * size);
+  return p;
+}
+
+static inline char *tern__memdup_str(const char *s, size_t len) {
+  char *d = (char *)tern__malloc(len + 1);
+  if (d) {
+    memcpy(d, s, len);
+    d[len] = 0;
+  }
+  return d;
+}
+
+static inline char *tern__strndup(const char *s, size_t n) {
+  return tern__memdup_str(s, strnlen(s, n));
+}
+
+static inline char *tern__strdup(const char *s) {
+  return tern__memdup_str(s, strlen(s));
+}
+
+/* ---- the ABI rule for structs compiled into programs (tern.h) ---------- */
+
+/* Copies the caller's struct at src (its first member the uint32_t
+ * struct_size it was built with) into dst, dst_size bytes of this
+ * library's version: fields the caller's version lacks read as zero.
+ * TERN_EINVAL when struct_size is below min_size (the first version's
+ * size) or above dst_size with a non-zero byte past dst_size (a field
+ * this library does not know was set). */
+int tern__struct_in(void *dst, size_t dst_size, const void *src,
+                    size_t min_size);
+
+/* The least struct_size of an options struct: any that has the size
+ * field itself (missing fields are defaults); 0 means the program did not
+ * set it (a `= {0}` or memset instead of the _INIT macro). */
+#define TERN__OPTIONS_MIN_SIZE sizeof(uint32_t)
+
+/* The bytes of `type` up to and including `field`. */
+#define TERN__SIZE_THROUGH(type, field)                                    \
+  (offsetof(type, field) + sizeof(((type *)0)->field))
+
+/* Whether a struct compiled into a program has `field` (its struct_size
+ * covers it). */
+#define TERN__HAS_FIELD(ptr, type, field)                                  \
+  ((ptr)->struct_size >= offsetof(type, field) + sizeof((ptr)->field))
+
 /* malloc and zero. Used instead of calloc for objects made per call:
  * glibc's calloc never takes from the per-thread cache that free fills,
  * so every free of a calloc'd size overflows that cache onto malloc's
  * slow path (a quarter of the client's malloc time at one call in
  * flight). */
 static inline void *tern__zalloc(size_t n) {
-  void *p = malloc(n);
+  void *p = tern__malloc(n);
   if (p) {
     /* Keeps the compiler from fusing malloc + memset back into calloc. */
     __asm__ __volatile__("" : : "r"(p) : "memory");

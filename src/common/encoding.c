@@ -112,7 +112,7 @@ char *tern__percent_encode(const char *s, size_t len, size_t *out_len) {
       return NULL;
     n += w;
   }
-  out = malloc(n + 1);
+  out = tern__malloc(n + 1);
   if (!out)
     return NULL;
   for (i = 0; i < len; i++) {
@@ -148,7 +148,7 @@ char *tern__percent_decode(const char *s, size_t len, size_t *out_len) {
   if (len == SIZE_MAX)
     return NULL;
   /* Decoding never grows the text. */
-  out = malloc(len + 1);
+  out = tern__malloc(len + 1);
   if (!out)
     return NULL;
   for (i = 0; i < len; i++) {

@@ -76,7 +76,7 @@ void tern__log(int level, const char *fmt, ...) {
   if (len + 2 > cap) {
     /* Too long for the stack: format again into the heap; if that fails
      * the truncated line is still worth printing. */
-    char *big = malloc(len + 2);
+    char *big = tern__malloc(len + 2);
     if (big) {
       memcpy(big, prefix, plen);
       va_start(ap, fmt);
@@ -96,5 +96,5 @@ void tern__log(int level, const char *fmt, ...) {
    * interleave. */
   fwrite(line, 1, len, stderr);
   if (line != stack)
-    free(line);
+    tern__free(line);
 }

@@ -102,7 +102,7 @@ int tern_metadata_new(tern_metadata **md_out) {
   return md ? TERN_OK : TERN_ENOMEM;
 }
 
-static void entry_free(md_entry *e) { free(e->key); }
+static void entry_free(md_entry *e) { tern__free(e->key); }
 
 void tern_metadata_clear(tern_metadata *md) {
   size_t i;
@@ -117,8 +117,8 @@ void tern_metadata_free(tern_metadata *md) {
   if (!md)
     return;
   tern_metadata_clear(md);
-  free(md->entries);
-  free(md);
+  tern__free(md->entries);
+  tern__free(md);
 }
 
 /* Drops the entries added after a failure part-way, so that every adding
@@ -136,7 +136,7 @@ static int ensure_room(tern_metadata *md) {
   cap = md->cap ? md->cap * 2 : 8;
   if (cap > SIZE_MAX / sizeof(md_entry))
     return TERN_ENOMEM;
-  p = realloc(md->entries, cap * sizeof(md_entry));
+  p = tern__realloc(md->entries, cap * sizeof(md_entry));
   if (!p)
     return TERN_ENOMEM;
   md->entries = p;
@@ -156,7 +156,7 @@ static md_entry *entry_start(tern_metadata *md, const char *key, size_t klen,
     return NULL;
   if (klen > SIZE_MAX - 2 || vcap > SIZE_MAX - 2 - klen)
     return NULL;
-  block = malloc(klen + vcap + 2);
+  block = tern__malloc(klen + vcap + 2);
   if (!block)
     return NULL;
   for (i = 0; i < klen; i++)
@@ -340,11 +340,11 @@ int tern_metadata_add_bearer(tern_metadata *md, const char *token) {
   if (!md || !token)
     return TERN_EINVAL;
   n = strlen(token) + sizeof("Bearer ");
-  v = malloc(n);
+  v = tern__malloc(n);
   if (!v)
     return TERN_ENOMEM;
   snprintf(v, n, "Bearer %s", token);
   rv = tern_metadata_add(md, "authorization", v);
-  free(v);
+  tern__free(v);
   return rv;
 }

@@ -21,7 +21,7 @@ static int starts_with_ci(const char *s, const char *prefix) {
 }
 
 static char *dup_range(const char *s, size_t len) {
-  char *p = malloc(len + 1);
+  char *p = tern__malloc(len + 1);
   if (!p)
     return NULL;
   memcpy(p, s, len);
@@ -171,7 +171,7 @@ static int parse_host_port(const char *s, size_t len, enum family fam,
   if (rv == TERN_OK && fam == FAM_IPV6 && !bracketed)
     rv = TERN_EADDR;
   if (rv != TERN_OK) {
-    free(h);
+    tern__free(h);
     return rv;
   }
   *host_out = h;
@@ -182,7 +182,7 @@ static int parse_host_port(const char *s, size_t len, enum family fam,
  * that "example.com" is sent as it was given (as grpc does). */
 static char *make_authority(const char *host, int port, int port_given) {
   size_t n = strlen(host) + 2 + 1 + 5 + 1;
-  char *a = malloc(n);
+  char *a = tern__malloc(n);
   int v6 = strchr(host, ':') != NULL;
   if (!a)
     return NULL;
@@ -196,8 +196,8 @@ static char *make_authority(const char *host, int port, int port_given) {
 static void free_addrs(tern__addr *addrs, size_t n) {
   size_t i;
   for (i = 0; i < n; i++)
-    free(addrs[i].host);
-  free(addrs);
+    tern__free(addrs[i].host);
+  tern__free(addrs);
 }
 
 /* One or more comma-separated addresses ("ipv4:" and "ipv6:" lists, or a
@@ -212,7 +212,7 @@ static int parse_list(const char *s, enum family fam, int single,
     for (i = 0; i < len; i++)
       n += s[i] == ',';
   }
-  addrs = calloc(n, sizeof(*addrs));
+  addrs = tern__calloc(n, sizeof(*addrs));
   if (!addrs)
     return TERN_ENOMEM;
   for (i = 0; i < n; i++) {
@@ -262,20 +262,20 @@ static int parse_dns_server(const char *s, size_t len, char **out) {
     return rv;
   v6 = strchr(host, ':') != NULL;
   if (!(v6 ? ipv6_literal(host) && !strchr(host, '%') : ipv4_literal(host))) {
-    free(host);
+    tern__free(host);
     return TERN_EADDR;
   }
   n = strlen(host) + 2 + 1 + 5 + 1;
-  p = malloc(n);
+  p = tern__malloc(n);
   if (!p) {
-    free(host);
+    tern__free(host);
     return TERN_ENOMEM;
   }
   if (port_given)
     snprintf(p, n, v6 ? "[%s]:%d" : "%s:%d", host, port);
   else
     snprintf(p, n, v6 ? "[%s]" : "%s", host);
-  free(host);
+  tern__free(host);
   *out = p;
   return TERN_OK;
 }
@@ -293,7 +293,7 @@ static int parse_unix(const char *path, tern__target *out) {
   }
   if (path[0] == '\0' || strlen(path) >= sizeof(sun.sun_path))
     return TERN_EADDR;
-  a = calloc(1, sizeof(*a));
+  a = tern__calloc(1, sizeof(*a));
   if (!a)
     return TERN_ENOMEM;
   a->kind = TERN__ADDR_UNIX;
@@ -301,9 +301,9 @@ static int parse_unix(const char *path, tern__target *out) {
   a->host = dup_range(path, strlen(path));
   out->authority = dup_range("localhost", 9);
   if (!a->host || !out->authority) {
-    free(a->host);
-    free(a);
-    free(out->authority);
+    tern__free(a->host);
+    tern__free(a);
+    tern__free(out->authority);
     out->authority = NULL;
     return TERN_ENOMEM;
   }
@@ -346,7 +346,7 @@ int tern__target_parse(const char *target, tern__target *out) {
     }
     rv = parse_list(rest, FAM_ANY, 1, out);
     if (rv != TERN_OK) {
-      free(server);
+      tern__free(server);
       return rv;
     }
     out->dns_server = server;
@@ -364,8 +364,8 @@ void tern__target_free(tern__target *t) {
   if (!t)
     return;
   free_addrs(t->addrs, t->n_addrs);
-  free(t->authority);
-  free(t->dns_server);
+  tern__free(t->authority);
+  tern__free(t->dns_server);
   t->addrs = NULL;
   t->n_addrs = 0;
   t->authority = NULL;

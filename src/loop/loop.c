@@ -56,7 +56,7 @@ static void wake_cb(tern__io *io, unsigned events) {
 }
 
 int tern__loop_new(tern__loop **loop_out) {
-  tern__loop *l = calloc(1, sizeof(*l));
+  tern__loop *l = tern__calloc(1, sizeof(*l));
   if (!l)
     return TERN_ENOMEM;
   l->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -81,7 +81,7 @@ fail_wake:
 fail_ep:
   close(l->epfd);
 fail_alloc:
-  free(l);
+  tern__free(l);
   return TERN_ESYS;
 }
 
@@ -92,13 +92,13 @@ void tern__loop_free(tern__loop *loop) {
   tern__queue_foreach_safe(q, next, &loop->posted) {
     tern__task *t = tern__queue_data(q, tern__task, node);
     if (t->fn == oneshot_run)
-      free(t);
+      tern__free(t);
   }
   close(loop->wakefd);
   close(loop->epfd);
   pthread_mutex_destroy(&loop->mu);
-  free(loop->heap);
-  free(loop);
+  tern__free(loop->heap);
+  tern__free(loop);
 }
 
 void tern__io_init(tern__io *io, int fd, tern__io_cb cb, void *data) {
@@ -201,7 +201,7 @@ int tern__timer_start(tern__loop *l, tern__timer *t, int64_t when_ns) {
   tern__timer_stop(l, t);
   if (l->heap_len == l->heap_cap) {
     size_t cap = l->heap_cap ? l->heap_cap * 2 : 64;
-    tern__timer **h = realloc(l->heap, cap * sizeof(*h));
+    tern__timer **h = tern__realloc(l->heap, cap * sizeof(*h));
     if (!h)
       return TERN_ENOMEM;
     l->heap = h;
@@ -261,12 +261,12 @@ static void oneshot_run(tern__task *task) {
   oneshot *o = (oneshot *)task;
   void (*fn)(void *) = o->fn;
   void *arg = o->arg;
-  free(o);
+  tern__free(o);
   fn(arg);
 }
 
 int tern__loop_post_fn(tern__loop *l, void (*fn)(void *), void *arg) {
-  oneshot *o = malloc(sizeof(*o));
+  oneshot *o = tern__malloc(sizeof(*o));
   if (!o)
     return TERN_ENOMEM;
   tern__task_init(&o->task, oneshot_run, o);

@@ -35,7 +35,7 @@ int tern__server_build_table(tern_server *s) {
   size_t cap = 16, i;
   while (cap < s->n_entries * 2)
     cap *= 2;
-  s->table = calloc(cap, sizeof(*s->table));
+  s->table = tern__calloc(cap, sizeof(*s->table));
   if (!s->table)
     return TERN_ENOMEM;
   s->table_cap = cap;
@@ -262,9 +262,9 @@ static void sc_on_headers(struct tern_call *c) {
     tern_status_code code = s->authorize(sc, s->authorize_data);
     if (code != TERN_STATUS_OK) {
       const char *m = c->message ? c->message : "not authorized";
-      char *copy = strdup(m);
+      char *copy = tern__strdup(m);
       tern__call_fail(c, code, copy ? copy : "not authorized");
-      free(copy);
+      tern__free(copy);
       return;
     }
   }
@@ -318,8 +318,8 @@ static void sc_destroy(struct tern_call *c) {
   tern_server *s = sc->server;
   free_request(sc); /* an inline handler that never finished */
   tern__call_cleanup(c); /* the arena too */
-  free(sc->peer_identity);
-  free(sc);
+  tern__free(sc->peer_identity);
+  tern__free(sc);
   /* Atomic: no server-wide lock per call. Only a shutdown waits on the
    * count: the last call to go while it does wakes it, under the mutex so
    * that the wake-up cannot fall between its check and its wait. Both
@@ -348,12 +348,12 @@ tern__stream *tern__server_on_new_stream(tern__conn *conn) {
     return NULL;
   if (tern__call_init(&sc->c, 0, NULL, &server_call_hooks, sl->loop,
                       s->opts.max_receive_message_size) != TERN_OK) {
-    free(sc);
+    tern__free(sc);
     return NULL;
   }
   sc->server = s;
   if (conn->peer_identity)
-    sc->peer_identity = strdup(conn->peer_identity);
+    sc->peer_identity = tern__strdup(conn->peer_identity);
   tern__task_init(&sc->react, react_task, sc);
   if (s->opts.default_compression != TERN_COMPRESS_DEFAULT)
     tern__call_set_send_alg(&sc->c, s->opts.default_compression);

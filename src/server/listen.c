@@ -83,7 +83,7 @@ typedef struct handoff {
 static void handoff_run(void *arg) {
   handoff *h = arg;
   add_conn(h->sl, h->fd, h->tls);
-  free(h);
+  tern__free(h);
 }
 
 void tern__server_resume_accept(tern__timer *t) {
@@ -129,10 +129,10 @@ static void on_accept(tern__io *io, unsigned events) {
     if (sl == &s->loops[0]) {
       add_conn(sl, fd, l->tls);
     } else {
-      handoff *h = malloc(sizeof(*h));
+      handoff *h = tern__malloc(sizeof(*h));
       if (!h || (h->sl = sl, h->fd = fd, h->tls = l->tls,
                  tern__loop_post_fn(sl->loop, handoff_run, h)) != TERN_OK) {
-        free(h);
+        tern__free(h);
         close(fd);
       }
     }
@@ -176,7 +176,7 @@ static int bind_one(tern_server *s, int family, const struct sockaddr *sa,
     else if (ss.ss_family == AF_INET6)
       *port_io = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
   }
-  ls = realloc(s->listeners, (s->n_listeners + 1) * sizeof(*ls));
+  ls = tern__realloc(s->listeners, (s->n_listeners + 1) * sizeof(*ls));
   if (!ls) {
     close(fd);
     return TERN_ENOMEM;

@@ -21,11 +21,14 @@ int tern_server_new(tern_server **server_out, const tern_server_options *opts) {
   tern_server *s;
   if (!server_out)
     return TERN_EINVAL;
-  s = calloc(1, sizeof(*s));
+  s = tern__calloc(1, sizeof(*s));
   if (!s)
     return TERN_ENOMEM;
-  if (opts)
-    s->opts = *opts;
+  if (opts && tern__struct_in(&s->opts, sizeof(s->opts), opts,
+                              TERN__OPTIONS_MIN_SIZE) != TERN_OK) {
+    tern__free(s);
+    return TERN_EINVAL;
+  }
   if (s->opts.workers <= 0)
     s->opts.workers = DEFAULT_WORKERS;
   if (s->opts.io_threads <= 0)
@@ -58,7 +61,7 @@ fail_cv:
 fail_mu:
   pthread_mutex_destroy(&s->mu);
 fail_alloc:
-  free(s);
+  tern__free(s);
   return TERN_ENOMEM; /* what pthread's EAGAIN / ENOMEM come to */
 }
 
@@ -79,18 +82,25 @@ int tern_server_register(tern_server *s, const tern_service *service,
   size_t i, j;
   entry *e;
   const tern_service **sv;
-  if (!s || !service || !handlers || (flags & ~TERN_REGISTER_INLINE))
+  if (!s || !service || !handlers || (flags & ~TERN_REGISTER_INLINE) ||
+      service->struct_size < TERN__SIZE_THROUGH(tern_service, methods) ||
+      !service->name || (service->n_methods && !service->methods))
     return TERN_EINVAL;
+  /* Every method before anything changes: the array's stride is the
+   * struct_size its program was built with. */
+  for (j = 0; j < service->n_methods; j++)
+    if (!tern__method_ok(tern__service_method(service, j)))
+      return TERN_EINVAL;
   if (s->state != S_NEW)
     return TERN_ESTATE;
   for (i = 0; i < s->n_services; i++)
     if (strcmp(s->services[i]->name, service->name) == 0)
       return TERN_EEXIST;
-  sv = realloc(s->services, (s->n_services + 1) * sizeof(*sv));
+  sv = tern__realloc(s->services, (s->n_services + 1) * sizeof(*sv));
   if (!sv)
     return TERN_ENOMEM;
   s->services = sv;
-  e = realloc(s->entries,
+  e = tern__realloc(s->entries,
               (s->n_entries + service->n_methods) * sizeof(*e));
   if (!e)
     return TERN_ENOMEM;
@@ -98,7 +108,7 @@ int tern_server_register(tern_server *s, const tern_service *service,
   sv[s->n_services++] = service;
   for (j = 0; j < service->n_methods; j++) {
     entry *ne = &s->entries[s->n_entries++];
-    ne->method = &service->methods[j];
+    ne->method = tern__service_method(service, j);
     ne->handlers = handlers;
     ne->user_data = user_data;
     ne->flags = flags;
@@ -122,10 +132,10 @@ int tern_server_start(tern_server *s) {
   if (rv != TERN_OK)
     return rv;
   rv = TERN_ENOMEM;
-  s->loops = calloc((size_t)s->opts.io_threads, sizeof(*s->loops));
+  s->loops = tern__calloc((size_t)s->opts.io_threads, sizeof(*s->loops));
   if (!s->loops)
     goto fail_table;
-  s->workers = calloc((size_t)s->opts.workers, sizeof(*s->workers));
+  s->workers = tern__calloc((size_t)s->opts.workers, sizeof(*s->workers));
   if (!s->workers)
     goto fail_loops_array;
   for (i = 0; i < s->opts.io_threads; i++) {
@@ -164,13 +174,13 @@ fail_loops:
   /* Their registrations went with loop 0's epoll descriptor. */
   for (k = 0; k < s->n_listeners; k++)
     s->listeners[k].io.events = 0;
-  free(s->workers);
+  tern__free(s->workers);
   s->workers = NULL;
 fail_loops_array:
-  free(s->loops);
+  tern__free(s->loops);
   s->loops = NULL;
 fail_table:
-  free(s->table);
+  tern__free(s->table);
   s->table = NULL;
   return rv;
 }
@@ -309,14 +319,14 @@ void tern_server_free(tern_server *s) {
     tern__loop_join(s->loops[i].loop);
     tern__loop_free(s->loops[i].loop);
   }
-  free(s->loops);
-  free(s->workers);
-  free(s->listeners);
-  free(s->entries);
-  free(s->services);
-  free(s->table);
+  tern__free(s->loops);
+  tern__free(s->workers);
+  tern__free(s->listeners);
+  tern__free(s->entries);
+  tern__free(s->services);
+  tern__free(s->table);
   pthread_cond_destroy(&s->cv);
   pthread_cond_destroy(&s->wq_cv);
   pthread_mutex_destroy(&s->mu);
-  free(s);
+  tern__free(s);
 }

@@ -37,7 +37,7 @@ void tern__conn_base_init(tern__conn *c, const tern__conn_vt *vt,
   c->error[0] = '\0';
 }
 
-void tern__conn_base_cleanup(tern__conn *c) { free(c->peer_identity); }
+void tern__conn_base_cleanup(tern__conn *c) { tern__free(c->peer_identity); }
 
 void tern__conn_attach(tern__conn *c, tern__stream *s, int32_t id) {
   s->conn = c;
@@ -88,11 +88,11 @@ void tern__hdrs_init(tern__hdrs *l) {
 void tern__hdrs_free(tern__hdrs *l) {
   size_t i;
   for (i = 0; i < l->n_owned; i++)
-    free(l->owned[i]);
+    tern__free(l->owned[i]);
   if (l->owned != l->owned_local)
-    free(l->owned);
+    tern__free(l->owned);
   if (l->v != l->local)
-    free(l->v);
+    tern__free(l->v);
   tern__hdrs_init(l);
 }
 
@@ -102,14 +102,14 @@ void tern__hdrs_add_grow(tern__hdrs *l, const char *name, size_t namelen,
   tern__hdr *v;
   if (l->failed)
     return;
-  v = malloc(cap * sizeof(*v));
+  v = tern__malloc(cap * sizeof(*v));
   if (!v) {
     l->failed = 1;
     return;
   }
   memcpy(v, l->v, l->n * sizeof(*v));
   if (l->v != l->local)
-    free(l->v);
+    tern__free(l->v);
   l->v = v;
   l->cap = cap;
   tern__hdrs_add(l, name, namelen, value, valuelen, flags); /* has room */
@@ -122,15 +122,15 @@ char *tern__hdrs_own(tern__hdrs *l, char *s) {
   }
   if (l->n_owned == l->owned_cap) {
     size_t cap = l->owned_cap * 2;
-    char **o = malloc(cap * sizeof(*o));
+    char **o = tern__malloc(cap * sizeof(*o));
     if (!o) {
-      free(s);
+      tern__free(s);
       l->failed = 1;
       return NULL;
     }
     memcpy(o, l->owned, l->n_owned * sizeof(*o));
     if (l->owned != l->owned_local)
-      free(l->owned);
+      tern__free(l->owned);
     l->owned = o;
     l->owned_cap = cap;
   }

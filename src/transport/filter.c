@@ -41,7 +41,7 @@ static char *sock_peer_identity(tern__filter *f) {
 static void sock_destroy(tern__filter *f) {
   if (f->fd >= 0)
     close(f->fd);
-  free(f);
+  tern__free(f);
 }
 
 static const tern__filter_vt sock_vt = {sock_handshake, sock_send,
@@ -49,7 +49,7 @@ static const tern__filter_vt sock_vt = {sock_handshake, sock_send,
                                         sock_peer_identity, sock_destroy};
 
 int tern__sock_filter_new(tern__filter **out, int fd) {
-  tern__filter *f = malloc(sizeof(*f));
+  tern__filter *f = tern__malloc(sizeof(*f));
   if (!f)
     return TERN_ENOMEM;
   f->vt = &sock_vt;

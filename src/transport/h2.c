@@ -453,7 +453,7 @@ fail_session:
   nghttp2_session_del(conn->session);
 fail_conn:
   tern__conn_base_cleanup(&conn->base);
-  free(conn);
+  tern__free(conn);
 fail_filter:
   tern__filter_free(filter);
   return rv;

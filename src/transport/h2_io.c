@@ -20,7 +20,7 @@ static void conn_free_task(tern__task *t) {
   nghttp2_session_del(conn->session);
   tern__buf_free(&conn->out);
   tern__conn_base_cleanup(&conn->base);
-  free(conn);
+  tern__free(conn);
 }
 
 void tern__h2_close(tern__conn *c) {

@@ -75,7 +75,7 @@ static ip_block *copy_block(const tern__hdr *h, size_t n, unsigned end) {
   char *p;
   for (i = 0; i < n; i++)
     bytes += h[i].namelen + h[i].valuelen;
-  b = malloc(sizeof(*b) + n * sizeof(b->v[0]) + bytes);
+  b = tern__malloc(sizeof(*b) + n * sizeof(b->v[0]) + bytes);
   if (!b)
     return NULL;
   b->n = n;
@@ -115,9 +115,9 @@ static void close_pair(ip_link *k, ip_pair *p, uint32_t error,
 }
 
 static void free_pair(ip_pair *p) {
-  free(p->dir[0].head);
-  free(p->dir[1].head);
-  free(p);
+  tern__free(p->dir[0].head);
+  tern__free(p->dir[1].head);
+  tern__free(p);
 }
 
 /* Frees the dead pairs (never while the pump walks the list). */
@@ -181,14 +181,14 @@ static void pump_dir(ip_link *k, ip_pair *p, int from) {
     ip_block *b = d->head;
     d->head = NULL;
     if (from == CLIENT && !p->accepted && accept_stream(k, p) != 0) {
-      free(b);
+      tern__free(b);
       return;
     }
     if (deliver_block(k, p, !from, b) != 0 || d->ended) {
-      free(b);
+      tern__free(b);
       return;
     }
-    free(b);
+    tern__free(b);
   }
   while (d->body && !d->ended && alive(k, p) && d->window > 0 &&
          !p->side[from]->deferred && chunks++ < IP_CHUNKS_PER_TURN) {
@@ -231,7 +231,7 @@ static void pump_dir(ip_link *k, ip_pair *p, int from) {
           break;
         }
         deliver_block(k, p, !from, b);
-        free(b);
+        tern__free(b);
       } else {
         d->ended = 1;
         rx->in_ended = 1;
@@ -301,12 +301,12 @@ static int32_t ip_open_stream(tern__conn *c, tern__stream *s,
   ip_pair *p;
   if (SIDE(c) != CLIENT || k->next_id > INT32_MAX - 2)
     return -1;
-  p = calloc(1, sizeof(*p));
+  p = tern__calloc(1, sizeof(*p));
   if (!p)
     return -1;
   p->dir[CLIENT].head = copy_block(h, n, 0);
   if (!p->dir[CLIENT].head) {
-    free(p);
+    tern__free(p);
     return -1;
   }
   p->id = k->next_id;
@@ -379,7 +379,7 @@ static void free_task(tern__task *t) {
   }
   tern__conn_base_cleanup(&k->conn[0].base);
   tern__conn_base_cleanup(&k->conn[1].base);
-  free(k);
+  tern__free(k);
 }
 
 /* Closing either side closes both, as a socket would. */
@@ -410,7 +410,7 @@ int tern__inproc_pair(tern__loop *loop, const tern__conn_ops *client_ops,
                       void *client_owner, const tern__conn_ops *server_ops,
                       void *server_owner, tern__conn **client_out,
                       tern__conn **server_out) {
-  ip_link *k = calloc(1, sizeof(*k));
+  ip_link *k = tern__calloc(1, sizeof(*k));
   if (!k)
     return TERN_ENOMEM;
   tern__conn_base_init(&k->conn[CLIENT].base, &ip_vt, loop, 1, client_ops,

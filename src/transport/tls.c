@@ -113,12 +113,14 @@ static int load_pem_cas(SSL_CTX *ctx, const char *pem) {
 }
 
 int tern__tls_ctx_new(tern__tls_ctx **out, int is_server,
-                      const tern_tls_options *o) {
+                      const tern_tls_options *given) {
+  tern_tls_options opts, *o = &opts;
   tern__tls_ctx *t;
   SSL_CTX *ctx;
   char err[256];
   const char *what = NULL, *file = NULL;
-  if (!o)
+  if (!given || tern__struct_in(&opts, sizeof(opts), given,
+                                TERN__OPTIONS_MIN_SIZE) != TERN_OK)
     return TERN_EINVAL;
   if (is_server && !((o->cert_chain_file || o->cert_chain_pem) &&
                      (o->private_key_file || o->private_key_pem))) {
@@ -183,10 +185,10 @@ int tern__tls_ctx_new(tern__tls_ctx **out, int is_server,
     SSL_CTX_set_alpn_protos(ctx, alpn_h2, sizeof(alpn_h2));
   }
 
-  t = calloc(1, sizeof(*t));
+  t = tern__calloc(1, sizeof(*t));
   if (!t || (o->server_host_override &&
-             !(t->host_override = strdup(o->server_host_override)))) {
-    free(t);
+             !(t->host_override = tern__strdup(o->server_host_override)))) {
+    tern__free(t);
     SSL_CTX_free(ctx);
     return TERN_ENOMEM;
   }
@@ -205,8 +207,8 @@ void tern__tls_ctx_unref(tern__tls_ctx *t) {
   if (!t || __atomic_sub_fetch(&t->refs, 1, __ATOMIC_ACQ_REL) != 0)
     return;
   SSL_CTX_free(t->ctx);
-  free(t->host_override);
-  free(t);
+  tern__free(t->host_override);
+  tern__free(t);
 }
 
 /* The TLS filter's BIO reads and writes through the filter below (the
@@ -319,7 +321,7 @@ static char *peer_common_name(SSL *ssl) {
                                        sizeof(buf))
            : -1;
   X509_free(cert);
-  return n > 0 ? strdup(buf) : NULL;
+  return n > 0 ? tern__strdup(buf) : NULL;
 }
 
 /* ---- the filter ------------------------------------------------------------ */
@@ -412,7 +414,7 @@ static char *tls_peer_identity(tern__filter *f) {
 static void tls_destroy(tern__filter *f) {
   tls_filter *t = (tls_filter *)f;
   SSL_free(t->ssl);
-  free(t);
+  tern__free(t);
 }
 
 static const tern__filter_vt tls_vt = {tls_handshake, tls_send,
@@ -421,14 +423,14 @@ static const tern__filter_vt tls_vt = {tls_handshake, tls_send,
 
 int tern__tls_filter_new(tern__filter **out, tern__filter *lower,
                          tern__tls_ctx *ctx, const char *host) {
-  tls_filter *t = malloc(sizeof(*t));
+  tls_filter *t = tern__malloc(sizeof(*t));
   if (!t) {
     tern__filter_free(lower);
     return TERN_ENOMEM;
   }
   t->ssl = new_ssl(ctx, lower, host);
   if (!t->ssl) {
-    free(t);
+    tern__free(t);
     tern__filter_free(lower);
     return TERN_ENOMEM;
   }

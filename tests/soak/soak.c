@@ -365,6 +365,7 @@ static int md_setup(worker *w, const plan *p, call_md *m,
   size_t i;
   memset(m, 0, sizeof *m);
   memset(o, 0, sizeof *o);
+  o->struct_size = sizeof *o;
   if (tern_metadata_new(&m->req))
     return -1;
   if (p->delay_ms > 0) {

@@ -71,10 +71,10 @@ static void raw_init(const void *t, void *m) {
   memset(m, 0, sizeof(raw));
 }
 
-static const tern_codec raw_codec = {raw_size,  raw_encode, raw_decode,
+static const tern_codec raw_codec = {sizeof(tern_codec), raw_size,  raw_encode, raw_decode,
                                      raw_free,  raw_msize,  raw_init,
                                      raw_decode_with};
-static const tern_method raw_method = {"M", "/s.S/M", TERN_METHOD_BIDI_STREAMING,
+static const tern_method raw_method = {sizeof(tern_method), "M", "/s.S/M", TERN_METHOD_BIDI_STREAMING,
                                        &raw_codec, NULL, NULL, NULL};
 
 static void destroy_noop(struct tern_call *c) { (void)c; }

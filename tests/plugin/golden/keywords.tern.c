@@ -85,6 +85,7 @@ static tern_status_code invoke_switch__linux(const void *handlers,
 
 const tern_method switch__tern_methods[6] = {
     {
+        .struct_size = sizeof(tern_method),
         .name = "Return",
         .path = "/Switch/Return",
         .kind = TERN_METHOD_UNARY,
@@ -94,6 +95,7 @@ const tern_method switch__tern_methods[6] = {
         .invoke = invoke_switch__return,
     },
     {
+        .struct_size = sizeof(tern_method),
         .name = "Int",
         .path = "/Switch/Int",
         .kind = TERN_METHOD_SERVER_STREAMING,
@@ -103,6 +105,7 @@ const tern_method switch__tern_methods[6] = {
         .invoke = invoke_switch__int,
     },
     {
+        .struct_size = sizeof(tern_method),
         .name = "Default",
         .path = "/Switch/Default",
         .kind = TERN_METHOD_CLIENT_STREAMING,
@@ -112,6 +115,7 @@ const tern_method switch__tern_methods[6] = {
         .invoke = invoke_switch__default,
     },
     {
+        .struct_size = sizeof(tern_method),
         .name = "Class",
         .path = "/Switch/Class",
         .kind = TERN_METHOD_BIDI_STREAMING,
@@ -121,6 +125,7 @@ const tern_method switch__tern_methods[6] = {
         .invoke = invoke_switch__class,
     },
     {
+        .struct_size = sizeof(tern_method),
         .name = "New",
         .path = "/Switch/New",
         .kind = TERN_METHOD_UNARY,
@@ -130,6 +135,7 @@ const tern_method switch__tern_methods[6] = {
         .invoke = invoke_switch__new,
     },
     {
+        .struct_size = sizeof(tern_method),
         .name = "Linux",
         .path = "/Switch/Linux",
         .kind = TERN_METHOD_UNARY,
@@ -141,6 +147,7 @@ const tern_method switch__tern_methods[6] = {
 };
 
 const tern_service switch__tern_service = {
+    .struct_size = sizeof(tern_service),
     .name = "Switch",
     .n_methods = 6,
     .methods = switch__tern_methods,

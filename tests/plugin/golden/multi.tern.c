@@ -35,6 +35,7 @@ static tern_status_code invoke_first__httpget(const void *handlers,
 
 const tern_method multi__svc_pkg__first__tern_methods[2] = {
     {
+        .struct_size = sizeof(tern_method),
         .name = "Go",
         .path = "/multi.svc_pkg.First/Go",
         .kind = TERN_METHOD_UNARY,
@@ -44,6 +45,7 @@ const tern_method multi__svc_pkg__first__tern_methods[2] = {
         .invoke = invoke_first__go,
     },
     {
+        .struct_size = sizeof(tern_method),
         .name = "HTTPGet",
         .path = "/multi.svc_pkg.First/HTTPGet",
         .kind = TERN_METHOD_SERVER_STREAMING,
@@ -55,6 +57,7 @@ const tern_method multi__svc_pkg__first__tern_methods[2] = {
 };
 
 const tern_service multi__svc_pkg__first__tern_service = {
+    .struct_size = sizeof(tern_service),
     .name = "multi.svc_pkg.First",
     .n_methods = 2,
     .methods = multi__svc_pkg__first__tern_methods,
@@ -175,6 +178,7 @@ static tern_status_code invoke_second__service__upload(
 
 const tern_method multi__svc_pkg__second__service__tern_methods[2] = {
     {
+        .struct_size = sizeof(tern_method),
         .name = "Go",
         .path = "/multi.svc_pkg.Second_Service/Go",
         .kind = TERN_METHOD_UNARY,
@@ -184,6 +188,7 @@ const tern_method multi__svc_pkg__second__service__tern_methods[2] = {
         .invoke = invoke_second__service__go,
     },
     {
+        .struct_size = sizeof(tern_method),
         .name = "Upload",
         .path = "/multi.svc_pkg.Second_Service/Upload",
         .kind = TERN_METHOD_CLIENT_STREAMING,
@@ -195,6 +200,7 @@ const tern_method multi__svc_pkg__second__service__tern_methods[2] = {
 };
 
 const tern_service multi__svc_pkg__second__service__tern_service = {
+    .struct_size = sizeof(tern_service),
     .name = "multi.svc_pkg.Second_Service",
     .n_methods = 2,
     .methods = multi__svc_pkg__second__service__tern_methods,
@@ -299,6 +305,7 @@ tern_status_code multi__svc_pkg__second__service_stub__upload_result(
 /* Service multi.svc_pkg.Nothing */
 
 const tern_service multi__svc_pkg__nothing__tern_service = {
+    .struct_size = sizeof(tern_service),
     .name = "multi.svc_pkg.Nothing",
     .n_methods = 0,
     .methods = NULL,
@@ -335,6 +342,7 @@ static tern_status_code invoke_third__go(const void *handlers,
 
 const tern_method multi__svc_pkg__third__tern_methods[1] = {
     {
+        .struct_size = sizeof(tern_method),
         .name = "Go",
         .path = "/multi.svc_pkg.Third/Go",
         .kind = TERN_METHOD_BIDI_STREAMING,
@@ -346,6 +354,7 @@ const tern_method multi__svc_pkg__third__tern_methods[1] = {
 };
 
 const tern_service multi__svc_pkg__third__tern_service = {
+    .struct_size = sizeof(tern_service),
     .name = "multi.svc_pkg.Third",
     .n_methods = 1,
     .methods = multi__svc_pkg__third__tern_methods,

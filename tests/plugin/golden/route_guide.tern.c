@@ -62,6 +62,7 @@ static tern_status_code invoke_route_guide__route_chat(
 
 const tern_method routeguide__route_guide__tern_methods[4] = {
     {
+        .struct_size = sizeof(tern_method),
         .name = "GetFeature",
         .path = "/routeguide.RouteGuide/GetFeature",
         .kind = TERN_METHOD_UNARY,
@@ -71,6 +72,7 @@ const tern_method routeguide__route_guide__tern_methods[4] = {
         .invoke = invoke_route_guide__get_feature,
     },
     {
+        .struct_size = sizeof(tern_method),
         .name = "ListFeatures",
         .path = "/routeguide.RouteGuide/ListFeatures",
         .kind = TERN_METHOD_SERVER_STREAMING,
@@ -80,6 +82,7 @@ const tern_method routeguide__route_guide__tern_methods[4] = {
         .invoke = invoke_route_guide__list_features,
     },
     {
+        .struct_size = sizeof(tern_method),
         .name = "RecordRoute",
         .path = "/routeguide.RouteGuide/RecordRoute",
         .kind = TERN_METHOD_CLIENT_STREAMING,
@@ -89,6 +92,7 @@ const tern_method routeguide__route_guide__tern_methods[4] = {
         .invoke = invoke_route_guide__record_route,
     },
     {
+        .struct_size = sizeof(tern_method),
         .name = "RouteChat",
         .path = "/routeguide.RouteGuide/RouteChat",
         .kind = TERN_METHOD_BIDI_STREAMING,
@@ -100,6 +104,7 @@ const tern_method routeguide__route_guide__tern_methods[4] = {
 };
 
 const tern_service routeguide__route_guide__tern_service = {
+    .struct_size = sizeof(tern_service),
     .name = "routeguide.RouteGuide",
     .n_methods = 4,
     .methods = routeguide__route_guide__tern_methods,
